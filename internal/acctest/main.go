@@ -1,0 +1,37 @@
+// Package acctest is the test harness: it starts real Nova/Keystone and a private libvirtd
+// for the acceptance tests, once per test binary, and stops them by PID when the tests end.
+package acctest
+
+import (
+	"os"
+	"sync"
+	"testing"
+)
+
+var (
+	cleanupMu sync.Mutex
+	cleanups  []func()
+)
+
+// AtExit registers f to run when RunMain ends (daemons started once per test binary).
+func AtExit(f func()) {
+	cleanupMu.Lock()
+	defer cleanupMu.Unlock()
+	cleanups = append(cleanups, f)
+}
+
+// RunMain runs the tests of a package and then stops everything the harness started.
+// Use it from TestMain: os.Exit(acctest.RunMain(m)).
+func RunMain(m *testing.M) int {
+	code := m.Run()
+	cleanupMu.Lock()
+	defer cleanupMu.Unlock()
+	for i := len(cleanups) - 1; i >= 0; i-- {
+		cleanups[i]()
+	}
+	cleanups = nil
+	return code
+}
+
+// TerraformPath returns the Terraform CLI the tests use (TF_ACC_TERRAFORM_PATH, else PATH).
+func TerraformPath() string { return os.Getenv("TF_ACC_TERRAFORM_PATH") }

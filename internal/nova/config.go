@@ -1,0 +1,40 @@
+// Package nova is the rescue Backend over the OpenStack Compute (Nova) API, through gophercloud v2.
+package nova
+
+// Config is the provider's openstack block. Empty fields fall back to the OS_* environment
+// variables and to clouds.yaml (cloud / OS_CLOUD), with the names of terraform-provider-openstack.
+type Config struct {
+	Cloud                       string
+	AuthURL                     string
+	Region                      string
+	UserName                    string
+	UserID                      string
+	Password                    string
+	TenantName                  string
+	TenantID                    string
+	UserDomainName              string
+	UserDomainID                string
+	ProjectDomainName           string
+	ProjectDomainID             string
+	DomainName                  string
+	DomainID                    string
+	DefaultDomain               string
+	ApplicationCredentialID     string
+	ApplicationCredentialName   string
+	ApplicationCredentialSecret string
+	Token                       string
+	// Insecure, AllowReauth: nil means "not set" (environment / clouds.yaml / default decide).
+	Insecure    *bool
+	AllowReauth *bool
+	CACertFile  string
+	Cert        string
+	Key         string
+	// EndpointType is public, internal or admin (OS_ENDPOINT_TYPE / OS_INTERFACE).
+	EndpointType string
+	// EndpointOverrides maps a service type ("compute", "image") to a URL used instead of the catalog.
+	EndpointOverrides map[string]string
+	// MaxRetries bounds the retries of GET requests on 429/502/503/504; nil means the default.
+	MaxRetries *int
+	// UserAgent is appended to gophercloud's User-Agent.
+	UserAgent string
+}

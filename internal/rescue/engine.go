@@ -1,0 +1,158 @@
+package rescue
+
+import (
+	"context"
+	"errors"
+	"fmt"
+)
+
+// Engine runs rescue operations on one Backend and waits for their outcome.
+type Engine struct {
+	Backend Backend
+	Poller  Poller
+}
+
+// NewEngine returns an engine over b with the default poller.
+func NewEngine(b Backend) *Engine {
+	return &Engine{Backend: b, Poller: NewPoller(DefaultBackoff)}
+}
+
+// AlreadyRescuedError says the instance is in rescue although this resource did not rescue it.
+type AlreadyRescuedError struct {
+	InstanceID string
+	Status     string
+}
+
+func (e *AlreadyRescuedError) Error() string {
+	return fmt.Sprintf("instance %s is already in rescue (%s)", e.InstanceID, e.Status)
+}
+
+// Outcome says how an unrescue ended.
+type Outcome int
+
+const (
+	// Unrescued means the instance was in rescue and now runs from its own disks.
+	Unrescued Outcome = iota
+	// AlreadyUnrescued means the instance was not in rescue: nothing was done.
+	AlreadyUnrescued
+	// Gone means the instance no longer exists: nothing was done.
+	Gone
+)
+
+// Rescue rescues req.InstanceID and waits until it is really in rescue. The context's
+// deadline bounds the whole operation. An error wrapping ErrAccepted means the backend had
+// accepted the rescue, so the instance may be in rescue: the caller must keep track of it.
+func (e *Engine) Rescue(ctx context.Context, req Request) (Result, *Instance, error) {
+	cur, err := e.Backend.Get(ctx, req.InstanceID)
+	if err != nil {
+		return Result{}, nil, err
+	}
+	switch cur.State {
+	case StateRescued, StateRescuing:
+		return Result{}, cur, &AlreadyRescuedError{InstanceID: req.InstanceID, Status: cur.Status}
+	case StateUnrescuing:
+		// Someone else is unrescuing it: let that finish first.
+		if _, err := e.waitUnrescued(ctx, req.InstanceID); err != nil {
+			return Result{}, nil, err
+		}
+	}
+	res, err := e.Backend.Rescue(ctx, req)
+	if err != nil {
+		return res, nil, err
+	}
+	inst, err := e.Poller.Wait(ctx, "rescue", req.InstanceID, e.get(req.InstanceID), func(i *Instance) (bool, error) {
+		switch i.State {
+		case StateRescued:
+			return true, nil
+		case StateError:
+			return false, &FailedError{Op: "rescue", InstanceID: req.InstanceID, Reason: i.Fault}
+		case StateRescuing:
+			return false, nil
+		case StateActive, StateStopped:
+			// Not yet picked up by the backend, or silently reverted; keep waiting until the
+			// deadline rather than guessing.
+			return false, nil
+		}
+		return false, nil
+	})
+	if err != nil {
+		return res, inst, fmt.Errorf("%w: %w", ErrAccepted, err)
+	}
+	return res, inst, nil
+}
+
+// Unrescue unrescues an instance and waits until it runs from its own disks again. An
+// instance that is not in rescue or is gone is a success with the matching Outcome.
+func (e *Engine) Unrescue(ctx context.Context, id string) (Outcome, *Instance, error) {
+	cur, err := e.Backend.Get(ctx, id)
+	if IsNotFound(err) {
+		return Gone, nil, nil
+	}
+	if err != nil {
+		return 0, nil, err
+	}
+	if cur.State == StateRescuing {
+		if cur, err = e.waitRescueSettled(ctx, id); err != nil {
+			if IsNotFound(err) {
+				return Gone, nil, nil
+			}
+			return 0, cur, err
+		}
+	}
+	switch cur.State {
+	case StateRescued, StateError:
+		// Nova answers 409 for unrescue of an ERROR server; the backend says so verbatim.
+	case StateUnrescuing:
+		inst, err := e.waitUnrescued(ctx, id)
+		return Unrescued, inst, err
+	default:
+		return AlreadyUnrescued, cur, nil
+	}
+	if err := e.Backend.Unrescue(ctx, id); err != nil {
+		if IsNotFound(err) {
+			return Gone, nil, nil
+		}
+		return 0, cur, err
+	}
+	inst, err := e.waitUnrescued(ctx, id)
+	if IsNotFound(err) {
+		return Gone, nil, nil
+	}
+	return Unrescued, inst, err
+}
+
+// Read returns the instance, waiting out a rescue or unrescue in progress.
+func (e *Engine) Read(ctx context.Context, id string) (*Instance, error) {
+	cur, err := e.Backend.Get(ctx, id)
+	if err != nil || !cur.State.Transient() {
+		return cur, err
+	}
+	return e.Poller.Wait(ctx, "read", id, e.get(id), func(i *Instance) (bool, error) {
+		return !i.State.Transient(), nil
+	})
+}
+
+func (e *Engine) waitUnrescued(ctx context.Context, id string) (*Instance, error) {
+	return e.Poller.Wait(ctx, "unrescue", id, e.get(id), func(i *Instance) (bool, error) {
+		switch i.State {
+		case StateActive, StateStopped:
+			return true, nil
+		case StateError:
+			return false, &FailedError{Op: "unrescue", InstanceID: id, Reason: i.Fault}
+		}
+		return false, nil
+	})
+}
+
+func (e *Engine) waitRescueSettled(ctx context.Context, id string) (*Instance, error) {
+	return e.Poller.Wait(ctx, "rescue", id, e.get(id), func(i *Instance) (bool, error) {
+		return i.State != StateRescuing, nil
+	})
+}
+
+func (e *Engine) get(id string) GetFunc {
+	return func(ctx context.Context) (*Instance, error) { return e.Backend.Get(ctx, id) }
+}
+
+// Accepted reports whether err says the backend accepted a rescue before the error.
+func Accepted(err error) bool { return errors.Is(err, ErrAccepted) }

@@ -1,0 +1,99 @@
+package rescue
+
+import (
+	"errors"
+	"fmt"
+)
+
+// ErrAccepted marks an error that happened after the backend accepted the rescue action:
+// the instance may be in rescue or on its way there, so the caller must keep track of it.
+var ErrAccepted = errors.New("rescue accepted by the backend")
+
+// NotFoundError says the instance (or the image) does not exist.
+type NotFoundError struct {
+	// What is "instance" or "image".
+	What string
+	// ID is what was looked up.
+	ID string
+	// Msg is the backend's own message, verbatim.
+	Msg string
+}
+
+func (e *NotFoundError) Error() string {
+	if e.Msg != "" {
+		return fmt.Sprintf("%s %q not found: %s", e.What, e.ID, e.Msg)
+	}
+	return fmt.Sprintf("%s %q not found", e.What, e.ID)
+}
+
+// ConflictError says the backend refused the action in the instance's current state.
+type ConflictError struct {
+	// Msg is the backend's own message, verbatim (e.g. Nova's 409 text).
+	Msg string
+}
+
+func (e *ConflictError) Error() string { return "conflict: " + e.Msg }
+
+// UnsupportedError says the request cannot be done on this backend, host, cloud or image.
+type UnsupportedError struct {
+	// Msg says what is unsupported and, where there is one, the fix.
+	Msg string
+}
+
+func (e *UnsupportedError) Error() string { return "unsupported: " + e.Msg }
+
+// InvalidError says an attribute of the request is wrong.
+type InvalidError struct {
+	// Attribute is the resource attribute at fault ("device", "image_id", ...), if one is.
+	Attribute string
+	// Msg says what is wrong and how to fix it.
+	Msg string
+}
+
+func (e *InvalidError) Error() string {
+	if e.Attribute == "" {
+		return "invalid request: " + e.Msg
+	}
+	return fmt.Sprintf("invalid %s: %s", e.Attribute, e.Msg)
+}
+
+// FailedError says the backend tried and failed; Reason is its own word (Nova's fault
+// message, libvirt's error).
+type FailedError struct {
+	// Op is "rescue" or "unrescue".
+	Op string
+	// InstanceID is the instance concerned.
+	InstanceID string
+	// Reason is the backend's reason, verbatim.
+	Reason string
+}
+
+func (e *FailedError) Error() string {
+	return fmt.Sprintf("%s of %s failed: %s", e.Op, e.InstanceID, e.Reason)
+}
+
+// TimeoutError says a wait ended at its deadline before the instance reached the target.
+type TimeoutError struct {
+	// Op is what was waited for.
+	Op string
+	// InstanceID is the instance concerned.
+	InstanceID string
+	// Last is the last state seen.
+	Last string
+}
+
+func (e *TimeoutError) Error() string {
+	return fmt.Sprintf("timed out waiting for %s of %s (last state %s)", e.Op, e.InstanceID, e.Last)
+}
+
+// IsNotFound reports whether err is or wraps a NotFoundError.
+func IsNotFound(err error) bool {
+	var nf *NotFoundError
+	return errors.As(err, &nf)
+}
+
+// IsConflict reports whether err is or wraps a ConflictError.
+func IsConflict(err error) bool {
+	var c *ConflictError
+	return errors.As(err, &c)
+}

@@ -1,0 +1,124 @@
+// Package rescue is the backend-neutral engine of the provider: the request and instance
+// types, the Backend interface every backend implements, typed errors and the waiter.
+// It knows nothing of Terraform, Nova or libvirt.
+package rescue
+
+import (
+	"context"
+	"time"
+)
+
+// Device values accepted for the rescue device (hw_rescue_device).
+var Devices = []string{"cdrom", "disk", "floppy"}
+
+// Bus values accepted for the rescue bus (hw_rescue_bus).
+var Buses = []string{"scsi", "virtio", "ide", "usb", "sata", "fdc"}
+
+// Mode says how the rescue image is attached.
+type Mode string
+
+const (
+	// ModeLegacy boots the rescue image as the first disk, the original root follows it.
+	ModeLegacy Mode = "legacy"
+	// ModeStable keeps every original device in place and appends the rescue device (device/bus).
+	ModeStable Mode = "stable"
+)
+
+// State is the backend-neutral state of an instance as far as rescue is concerned.
+type State string
+
+const (
+	// StateRescued means the instance runs from the rescue image.
+	StateRescued State = "rescued"
+	// StateRescuing means a rescue is in progress.
+	StateRescuing State = "rescuing"
+	// StateUnrescuing means an unrescue is in progress.
+	StateUnrescuing State = "unrescuing"
+	// StateActive means the instance runs (or can run) from its own disks, not in rescue.
+	StateActive State = "active"
+	// StateStopped means the instance is shut off and not in rescue.
+	StateStopped State = "stopped"
+	// StateError means the backend reports the instance in error; Instance.Fault says why.
+	StateError State = "error"
+	// StateOther is any other state (building, migrating, ...); Instance.Status has the backend's word.
+	StateOther State = "other"
+)
+
+// Transient reports whether the state is a rescue or unrescue in progress.
+func (s State) Transient() bool { return s == StateRescuing || s == StateUnrescuing }
+
+// Request is what the resource asks a backend to do. Empty strings mean "not set".
+type Request struct {
+	// InstanceID is the Nova server UUID or the libvirt domain name or UUID.
+	InstanceID string
+	// ImageID is the rescue image: Glance UUID on Nova, a path or pool/volume on libvirt.
+	ImageID string
+	// Device is the rescue device type (cdrom, disk, floppy) for stable-device mode.
+	Device string
+	// Bus is the rescue bus (scsi, virtio, ide, usb, sata, fdc) for stable-device mode.
+	Bus string
+	// AdminPass is the rescue password; empty means the backend's default behaviour.
+	AdminPass string
+	// ShutdownTimeout is how long a clean shutdown may take (libvirt); zero means the default.
+	ShutdownTimeout time.Duration
+}
+
+// Plan is a request with the values a backend resolved from it before any change.
+type Plan struct {
+	// Device and Bus in effect; empty in legacy mode.
+	Device string
+	Bus    string
+	// Mode in effect.
+	Mode Mode
+	// Warnings the user should see (for example a value inferred from the image).
+	Warnings []string
+}
+
+// Instance is what a backend reports about an instance.
+type Instance struct {
+	// ID is the canonical id (Nova UUID; libvirt domain name as the user gave it or its UUID).
+	ID string
+	// Name is the human name of the instance.
+	Name string
+	// State is the backend-neutral state.
+	State State
+	// Status is the backend's own word for the state (e.g. "ACTIVE/rescuing", "running").
+	Status string
+	// Fault is the backend's reason when State is StateError.
+	Fault string
+	// ImageID is the rescue image in effect, when the backend knows it.
+	ImageID string
+	// Device, Bus and Mode of the rescue in effect, when known.
+	Device string
+	Bus    string
+	Mode   Mode
+}
+
+// Result is what a started rescue returns.
+type Result struct {
+	// AdminPass is the rescue password in effect (the given one, or one the backend made).
+	AdminPass string
+}
+
+// Backend is one way to rescue instances (Nova API, libvirt host). Implementations must be
+// safe for concurrent use by many resources of one provider process.
+type Backend interface {
+	// Name is a short label for messages: "openstack" or "libvirt".
+	Name() string
+	// Validate checks a request before any change and resolves device, bus and mode.
+	// Fields the caller does not know yet are empty; it validates what it can.
+	Validate(ctx context.Context, req Request) (Plan, error)
+	// Rescue starts the rescue. It may return before the instance is in rescue; the engine
+	// waits with Get. Once the backend accepted the action it must return a nil error or an
+	// error wrapping ErrAccepted, so that the caller knows a rescue may be under way.
+	Rescue(ctx context.Context, req Request) (Result, error)
+	// Unrescue starts the unrescue of an instance in rescue.
+	Unrescue(ctx context.Context, instanceID string) error
+	// Get reads an instance; a missing one is a NotFoundError.
+	Get(ctx context.Context, instanceID string) (*Instance, error)
+}
+
+// Closer is implemented by backends that hold a connection.
+type Closer interface {
+	Close() error
+}

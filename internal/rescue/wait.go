@@ -1,0 +1,115 @@
+package rescue
+
+import (
+	"context"
+	"errors"
+	"math/rand/v2"
+	"time"
+)
+
+// GetFunc reads the current state of one instance.
+type GetFunc func(ctx context.Context) (*Instance, error)
+
+// DoneFunc decides whether a wait is over: done with a nil error on success, or a non-nil
+// error to stop at a terminal failure (for example ERROR).
+type DoneFunc func(inst *Instance) (done bool, err error)
+
+// Poller waits until DoneFunc says an instance reached a terminal state. It is an interface
+// so that many waits of one provider process can later share one poller (one list request
+// for many instances) without changing the engine.
+type Poller interface {
+	// Wait polls get until done reports completion, ctx ends, or get fails.
+	Wait(ctx context.Context, op, instanceID string, get GetFunc, done DoneFunc) (*Instance, error)
+}
+
+// Backoff describes the intervals of an IntervalPoller: a first poll soon after the action,
+// then intervals growing by Factor up to Max, with up to Jitter (a fraction) of randomness.
+type Backoff struct {
+	First  time.Duration
+	Factor float64
+	Max    time.Duration
+	Jitter float64
+}
+
+// DefaultBackoff is used by NewEngine: first poll after 200 ms, x1.5, at most every 2 s.
+var DefaultBackoff = Backoff{First: 200 * time.Millisecond, Factor: 1.5, Max: 2 * time.Second, Jitter: 0.1}
+
+// Next returns the interval after prev (zero prev gives the first interval), without jitter.
+func (b Backoff) Next(prev time.Duration) time.Duration {
+	if prev <= 0 {
+		return b.First
+	}
+	n := time.Duration(float64(prev) * b.Factor)
+	if n > b.Max {
+		n = b.Max
+	}
+	if n < prev && prev <= b.Max {
+		n = prev
+	}
+	return n
+}
+
+func (b Backoff) jittered(d time.Duration) time.Duration {
+	if b.Jitter <= 0 {
+		return d
+	}
+	f := 1 + (rand.Float64()*2-1)*b.Jitter
+	return time.Duration(float64(d) * f)
+}
+
+// IntervalPoller polls one instance on its own timer with a bounded backoff.
+type IntervalPoller struct {
+	Backoff Backoff
+}
+
+// NewPoller returns an IntervalPoller with the given backoff.
+func NewPoller(b Backoff) *IntervalPoller { return &IntervalPoller{Backoff: b} }
+
+// Wait implements Poller.
+func (p *IntervalPoller) Wait(ctx context.Context, op, instanceID string, get GetFunc, done DoneFunc) (*Instance, error) {
+	var (
+		interval time.Duration
+		last     *Instance
+	)
+	timer := time.NewTimer(0)
+	defer timer.Stop()
+	<-timer.C
+	for {
+		interval = p.Backoff.Next(interval)
+		timer.Reset(p.Backoff.jittered(interval))
+		select {
+		case <-ctx.Done():
+			return last, waitCtxErr(ctx, op, instanceID, last)
+		case <-timer.C:
+		}
+		inst, err := get(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				return last, waitCtxErr(ctx, op, instanceID, last)
+			}
+			return last, err
+		}
+		last = inst
+		ok, err := done(inst)
+		if err != nil {
+			return inst, err
+		}
+		if ok {
+			return inst, nil
+		}
+	}
+}
+
+func waitCtxErr(ctx context.Context, op, id string, last *Instance) error {
+	status := "unknown"
+	if last != nil {
+		status = last.Status
+		if status == "" {
+			status = string(last.State)
+		}
+	}
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		return &TimeoutError{Op: op, InstanceID: id, Last: status}
+	}
+	return ctx.Err()
+}
