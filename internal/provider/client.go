@@ -1,0 +1,182 @@
+package provider
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/hashicorp/terraform-plugin-framework/diag"
+	"github.com/hashicorp/terraform-plugin-framework/path"
+	"github.com/hashicorp/terraform-plugin-framework/types"
+
+	"github.com/rescue-labs/terraform-provider-rescue/internal/libvirt"
+	"github.com/rescue-labs/terraform-provider-rescue/internal/nova"
+	"github.com/rescue-labs/terraform-provider-rescue/internal/rescue"
+)
+
+const (
+	kindOpenStack = "openstack"
+	kindLibvirt   = "libvirt"
+)
+
+// errConfigUnknown says the provider configuration depends on values known only at apply.
+var errConfigUnknown = errors.New("the provider configuration has values that are known only after apply")
+
+// client is what Configure hands to resources: one lazily opened backend per provider
+// instance, shared by all its resources.
+type client struct {
+	kind    string
+	unknown bool
+	open    func(ctx context.Context) (rescue.Backend, error)
+
+	mu      sync.Mutex
+	backend rescue.Backend
+}
+
+var (
+	openMu sync.Mutex
+	opened []*client
+)
+
+// Engine returns the engine over this provider's backend, connecting on first use.
+func (c *client) Engine(ctx context.Context) (*rescue.Engine, error) {
+	if c.unknown {
+		return nil, errConfigUnknown
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.backend == nil {
+		b, err := c.open(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("connect to the %s backend: %w", c.kind, err)
+		}
+		c.backend = b
+		openMu.Lock()
+		opened = append(opened, c)
+		openMu.Unlock()
+	}
+	return rescue.NewEngine(c.backend), nil
+}
+
+func (c *client) close() error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if cl, ok := c.backend.(rescue.Closer); ok {
+		c.backend = nil
+		return cl.Close()
+	}
+	return nil
+}
+
+// CloseAll closes every backend connection the provider opened; main calls it on exit.
+func CloseAll() error {
+	openMu.Lock()
+	list := opened
+	opened = nil
+	openMu.Unlock()
+	var errs []error
+	for _, c := range list {
+		errs = append(errs, c.close())
+	}
+	return errors.Join(errs...)
+}
+
+func newClient(cfg providerModel, getenv func(string) string) (*client, diag.Diagnostics) {
+	var diags diag.Diagnostics
+	switch {
+	case cfg.OpenStack != nil:
+		nc, unknown, d := novaConfig(cfg.OpenStack)
+		diags.Append(d...)
+		return &client{kind: kindOpenStack, unknown: unknown, open: func(ctx context.Context) (rescue.Backend, error) {
+			return nova.New(ctx, nc)
+		}}, diags
+	case cfg.Libvirt != nil:
+		lc := libvirt.Config{URI: cfg.Libvirt.URI.ValueString()}
+		return &client{kind: kindLibvirt, unknown: cfg.Libvirt.URI.IsUnknown(), open: func(ctx context.Context) (rescue.Backend, error) {
+			return libvirt.New(ctx, lc)
+		}}, diags
+	}
+	osSel := getenv("OS_CLOUD") != "" || getenv("OS_AUTH_URL") != ""
+	lvSel := getenv("LIBVIRT_DEFAULT_URI") != ""
+	switch {
+	case osSel && lvSel:
+		diags.AddError("Backend is ambiguous",
+			"The provider has no backend block, and the environment selects both OpenStack (OS_CLOUD or OS_AUTH_URL) "+
+				"and libvirt (LIBVIRT_DEFAULT_URI). Add an `openstack { }` or a `libvirt { }` block to the provider.")
+		return nil, diags
+	case osSel:
+		return &client{kind: kindOpenStack, open: func(ctx context.Context) (rescue.Backend, error) {
+			return nova.New(ctx, nova.Config{})
+		}}, diags
+	case lvSel:
+		return &client{kind: kindLibvirt, open: func(ctx context.Context) (rescue.Backend, error) {
+			return libvirt.New(ctx, libvirt.Config{})
+		}}, diags
+	}
+	diags.AddError("No backend configured",
+		"Configure the provider with an `openstack { ... }` block (or set OS_CLOUD or OS_AUTH_URL), or with a "+
+			"`libvirt { uri = \"qemu:///system\" }` block (or set LIBVIRT_DEFAULT_URI).")
+	return nil, diags
+}
+
+func novaConfig(m *openstackModel) (nova.Config, bool, diag.Diagnostics) {
+	var diags diag.Diagnostics
+	unknown := false
+	s := func(v types.String) string {
+		if v.IsUnknown() {
+			unknown = true
+		}
+		return v.ValueString()
+	}
+	b := func(v types.Bool) *bool {
+		if v.IsUnknown() {
+			unknown = true
+		}
+		if v.IsNull() || v.IsUnknown() {
+			return nil
+		}
+		x := v.ValueBool()
+		return &x
+	}
+	c := nova.Config{
+		Cloud: s(m.Cloud), AuthURL: s(m.AuthURL), Region: s(m.Region),
+		UserName: s(m.UserName), UserID: s(m.UserID), Password: s(m.Password),
+		TenantName: s(m.TenantName), TenantID: s(m.TenantID),
+		UserDomainName: s(m.UserDomainName), UserDomainID: s(m.UserDomainID),
+		ProjectDomainName: s(m.ProjectDomainName), ProjectDomainID: s(m.ProjectDomainID),
+		DomainName: s(m.DomainName), DomainID: s(m.DomainID), DefaultDomain: s(m.DefaultDomain),
+		ApplicationCredentialID:     s(m.ApplicationCredentialID),
+		ApplicationCredentialName:   s(m.ApplicationCredentialName),
+		ApplicationCredentialSecret: s(m.ApplicationCredentialSecret),
+		Token:                       s(m.Token),
+		Insecure:                    b(m.Insecure), AllowReauth: b(m.AllowReauth),
+		CACertFile: s(m.CACertFile), Cert: s(m.Cert), Key: s(m.Key),
+		EndpointType: s(m.EndpointType),
+	}
+	if m.MaxRetries.IsUnknown() {
+		unknown = true
+	} else if !m.MaxRetries.IsNull() {
+		n := int(m.MaxRetries.ValueInt64())
+		c.MaxRetries = &n
+	}
+	if m.EndpointOverrides.IsUnknown() {
+		unknown = true
+	} else if !m.EndpointOverrides.IsNull() {
+		c.EndpointOverrides = map[string]string{}
+		for k, v := range m.EndpointOverrides.Elements() {
+			sv, ok := v.(types.String)
+			if !ok || sv.IsUnknown() {
+				unknown = unknown || (ok && sv.IsUnknown())
+				continue
+			}
+			if sv.IsNull() {
+				diags.AddAttributeError(path.Root("openstack").AtName("endpoint_overrides").AtMapKey(k),
+					"Empty endpoint override", "Give a URL for "+k+" or remove the key.")
+				continue
+			}
+			c.EndpointOverrides[k] = sv.ValueString()
+		}
+	}
+	return c, unknown, diags
+}

@@ -1,0 +1,303 @@
+package provider
+
+import (
+	"context"
+	"time"
+
+	"github.com/hashicorp/terraform-plugin-framework/diag"
+	"github.com/hashicorp/terraform-plugin-framework/path"
+	"github.com/hashicorp/terraform-plugin-framework/resource"
+	"github.com/hashicorp/terraform-plugin-framework/types"
+	"github.com/hashicorp/terraform-plugin-log/tflog"
+
+	"github.com/rescue-labs/terraform-provider-rescue/internal/rescue"
+)
+
+// validateTimeout bounds the backend checks done while planning.
+const validateTimeout = 2 * time.Minute
+
+// request converts the known values of a model to an engine request; unknown values are empty.
+func (m *instanceModel) request() rescue.Request {
+	r := rescue.Request{
+		InstanceID: known(m.InstanceID),
+		ImageID:    known(m.ImageID),
+		Device:     known(m.Device),
+		Bus:        known(m.Bus),
+		AdminPass:  known(m.AdminPass),
+	}
+	if d, err := time.ParseDuration(known(m.ShutdownTimeout)); err == nil {
+		r.ShutdownTimeout = d
+	}
+	return r
+}
+
+func known(v types.String) string {
+	if v.IsNull() || v.IsUnknown() {
+		return ""
+	}
+	return v.ValueString()
+}
+
+func strOrNull(s string) types.String {
+	if s == "" {
+		return types.StringNull()
+	}
+	return types.StringValue(s)
+}
+
+// logCtx masks the rescue password in every log line of this operation.
+func logCtx(ctx context.Context, m *instanceModel) context.Context {
+	ctx = tflog.MaskFieldValuesWithFieldKeys(ctx, "admin_pass", "password", "token")
+	if p := known(m.AdminPass); p != "" {
+		ctx = tflog.MaskMessageStrings(ctx, p)
+	}
+	return tflog.SetField(ctx, "instance_id", known(m.InstanceID))
+}
+
+func (r *instanceResource) ValidateConfig(ctx context.Context, req resource.ValidateConfigRequest, resp *resource.ValidateConfigResponse) {
+	var m instanceModel
+	resp.Diagnostics.Append(req.Config.Get(ctx, &m)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	if !m.Device.IsNull() && !m.Device.IsUnknown() && !m.Bus.IsNull() && !m.Bus.IsUnknown() {
+		d, b := m.Device.ValueString(), m.Bus.ValueString()
+		if (d == "floppy") != (b == "fdc") {
+			resp.Diagnostics.AddAttributeError(path.Root("bus"), "Device and bus do not fit",
+				"device \""+d+"\" cannot be attached on bus \""+b+"\": a floppy needs bus \"fdc\", and \"fdc\" "+
+					"takes only a floppy. Use device = \"floppy\" with bus = \"fdc\", or another bus.")
+		} else if d == "cdrom" && b == "virtio" {
+			resp.Diagnostics.AddAttributeError(path.Root("bus"), "Device and bus do not fit",
+				"a cdrom cannot be attached on bus \"virtio\" (virtio disks have no ejectable media): use bus "+
+					"\"scsi\", \"sata\" or \"ide\" for a cdrom, or device = \"disk\" with virtio.")
+		}
+	}
+}
+
+func (r *instanceResource) ModifyPlan(ctx context.Context, req resource.ModifyPlanRequest, resp *resource.ModifyPlanResponse) {
+	if req.Plan.Raw.IsNull() || r.client == nil || r.client.unknown {
+		return
+	}
+	var plan, config instanceModel
+	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
+	resp.Diagnostics.Append(req.Config.Get(ctx, &config)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	creating := req.State.Raw.IsNull()
+	if !creating && len(resp.RequiresReplace) == 0 {
+		return
+	}
+	if !creating {
+		// A new rescue: what the backend computes is computed again.
+		for _, c := range []struct {
+			cfg types.String
+			p   *types.String
+		}{{config.Device, &plan.Device}, {config.Bus, &plan.Bus}, {config.AdminPass, &plan.AdminPass}} {
+			if c.cfg.IsNull() {
+				*c.p = types.StringUnknown()
+			}
+		}
+		plan.Mode = types.StringUnknown()
+	}
+	ctx = logCtx(ctx, &plan)
+	eng, err := r.client.Engine(ctx)
+	if err != nil {
+		addErr(&resp.Diagnostics, "Cannot reach the backend to check the rescue", err)
+		return
+	}
+	vctx, cancel := context.WithTimeout(ctx, validateTimeout)
+	defer cancel()
+	p, err := eng.Backend.Validate(vctx, plan.request())
+	if err != nil {
+		addErr(&resp.Diagnostics, "Invalid rescue", err)
+		return
+	}
+	for _, w := range p.Warnings {
+		resp.Diagnostics.AddWarning("Rescue", w)
+	}
+	// Everything that decides device and bus is known: show the outcome in the plan.
+	if !plan.InstanceID.IsUnknown() && !plan.ImageID.IsUnknown() {
+		if plan.Device.IsUnknown() {
+			plan.Device = strOrNull(p.Device)
+		}
+		if plan.Bus.IsUnknown() {
+			plan.Bus = strOrNull(p.Bus)
+		}
+		if plan.Mode.IsUnknown() && p.Mode != "" {
+			plan.Mode = types.StringValue(string(p.Mode))
+		}
+	}
+	resp.Diagnostics.Append(resp.Plan.Set(ctx, &plan)...)
+}
+
+func (r *instanceResource) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {
+	var plan instanceModel
+	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	timeout, d := plan.Timeouts.Create(ctx, defaultTimeout)
+	resp.Diagnostics.Append(d...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	ctx = logCtx(ctx, &plan)
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	eng, err := r.engine(ctx)
+	if err != nil {
+		addErr(&resp.Diagnostics, "Cannot reach the backend", err)
+		return
+	}
+	rq := plan.request()
+	// Values unknown at plan time are known now: check everything before the first change.
+	p, err := eng.Backend.Validate(ctx, rq)
+	if err != nil {
+		addErr(&resp.Diagnostics, "Invalid rescue", err)
+		return
+	}
+	rq.Device, rq.Bus = p.Device, p.Bus
+	tflog.Info(ctx, "rescuing instance", map[string]any{"image_id": rq.ImageID, "device": rq.Device, "bus": rq.Bus, "mode": string(p.Mode)})
+	res, inst, err := eng.Rescue(ctx, rq)
+	if err != nil && !rescue.Accepted(err) {
+		addErr(&resp.Diagnostics, "Rescue failed", err)
+		return
+	}
+	plan.ID = plan.InstanceID
+	plan.Device = strOrNull(p.Device)
+	plan.Bus = strOrNull(p.Bus)
+	plan.Mode = types.StringValue(string(p.Mode))
+	if plan.Mode.ValueString() == "" {
+		plan.Mode = types.StringValue(string(rescue.ModeLegacy))
+	}
+	if res.AdminPass != "" {
+		plan.AdminPass = types.StringValue(res.AdminPass)
+	} else if plan.AdminPass.IsUnknown() {
+		plan.AdminPass = types.StringNull()
+	}
+	if inst != nil && inst.Mode != "" {
+		plan.Mode = types.StringValue(string(inst.Mode))
+	}
+	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
+	if err != nil {
+		// The backend accepted the rescue: keep the resource in state (Terraform taints it) so
+		// that destroy or the next apply unrescues it and the password is not lost.
+		addErr(&resp.Diagnostics, "Rescue did not complete", err)
+		resp.Diagnostics.AddError("Instance may be in rescue",
+			"The rescue of "+rq.InstanceID+" was accepted, so the resource is kept in state (tainted). "+
+				"`terraform destroy` unrescues it, and the next `terraform apply` unrescues and rescues it again.")
+		return
+	}
+	tflog.Info(ctx, "instance in rescue", map[string]any{"status": statusOf(inst)})
+}
+
+func (r *instanceResource) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
+	var state instanceModel
+	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	timeout, d := state.Timeouts.Read(ctx, defaultTimeout)
+	resp.Diagnostics.Append(d...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	ctx = logCtx(ctx, &state)
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	eng, err := r.engine(ctx)
+	if err != nil {
+		addErr(&resp.Diagnostics, "Cannot reach the backend", err)
+		return
+	}
+	id := state.ID.ValueString()
+	inst, err := eng.Read(ctx, id)
+	if rescue.IsNotFound(err) {
+		tflog.Warn(ctx, "instance is gone; removing it from state")
+		resp.State.RemoveResource(ctx)
+		return
+	}
+	if err != nil {
+		addErr(&resp.Diagnostics, "Cannot read the instance", err)
+		return
+	}
+	if inst.State != rescue.StateRescued {
+		tflog.Warn(ctx, "instance is no longer in rescue; removing it from state", map[string]any{"status": statusOf(inst)})
+		resp.State.RemoveResource(ctx)
+		return
+	}
+	// Fill what the backend knows and the state lacks (after an import).
+	fill := func(dst *types.String, v string) {
+		if v != "" && (dst.IsNull() || dst.IsUnknown()) {
+			*dst = types.StringValue(v)
+		}
+	}
+	fill(&state.InstanceID, id)
+	fill(&state.ImageID, inst.ImageID)
+	fill(&state.Device, inst.Device)
+	fill(&state.Bus, inst.Bus)
+	fill(&state.Mode, string(inst.Mode))
+	resp.Diagnostics.Append(resp.State.Set(ctx, &state)...)
+}
+
+func (r *instanceResource) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
+	// Only attributes that need no new rescue change in place (shutdown_timeout, timeouts, and
+	// values adopted after an import): record them.
+	var plan instanceModel
+	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
+	resp.Diagnostics.Append(resp.Private.SetKey(ctx, privateImported, nil)...)
+}
+
+func (r *instanceResource) Delete(ctx context.Context, req resource.DeleteRequest, resp *resource.DeleteResponse) {
+	var state instanceModel
+	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	timeout, d := state.Timeouts.Delete(ctx, defaultTimeout)
+	resp.Diagnostics.Append(d...)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	ctx = logCtx(ctx, &state)
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	eng, err := r.engine(ctx)
+	if err != nil {
+		addErr(&resp.Diagnostics, "Cannot reach the backend", err)
+		return
+	}
+	id := state.ID.ValueString()
+	tflog.Info(ctx, "unrescuing instance")
+	out, inst, err := eng.Unrescue(ctx, id)
+	if err != nil {
+		addErr(&resp.Diagnostics, "Unrescue failed", err)
+		return
+	}
+	switch out {
+	case rescue.Gone:
+		resp.Diagnostics.AddWarning("Instance is gone",
+			"Instance "+id+" no longer exists, so there was nothing to unrescue. It was removed from state.")
+	case rescue.AlreadyUnrescued:
+		resp.Diagnostics.AddWarning("Instance was not in rescue",
+			"Instance "+id+" was already out of rescue ("+statusOf(inst)+"), so nothing was done.")
+	default:
+		tflog.Info(ctx, "instance unrescued", map[string]any{"status": statusOf(inst)})
+	}
+}
+
+// addErr turns an engine error into a diagnostic: a short title, the backend's reason in the
+// detail, attached to the attribute at fault where there is one.
+func addErr(diags *diag.Diagnostics, title string, err error) {
+	title, detail, attr := describe(title, err)
+	if attr != "" {
+		diags.AddAttributeError(path.Root(attr), title, detail)
+		return
+	}
+	diags.AddError(title, detail)
+}
