@@ -1,6 +1,8 @@
 // Package nova is the rescue Backend over the OpenStack Compute (Nova) API, through gophercloud v2.
 package nova
 
+import "context"
+
 // Config is the provider's openstack block. Empty fields fall back to the OS_* environment
 // variables and to clouds.yaml (cloud / OS_CLOUD), with the names of terraform-provider-openstack.
 type Config struct {
@@ -35,6 +37,12 @@ type Config struct {
 	EndpointOverrides map[string]string
 	// MaxRetries bounds the retries of GET requests on 429/502/503/504; nil means the default.
 	MaxRetries *int
-	// UserAgent is appended to gophercloud's User-Agent.
+	// UserAgent is added in front of gophercloud's User-Agent.
 	UserAgent string
+	// Logger, when set, receives debug events (retries, negotiated microversion, endpoints).
+	// Secrets never appear in its messages or fields.
+	Logger Logger
 }
+
+// Logger receives a debug event with structured fields; the provider passes tflog.Debug.
+type Logger func(ctx context.Context, msg string, fields map[string]any)

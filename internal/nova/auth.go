@@ -1,0 +1,390 @@
+package nova
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"os"
+	"strings"
+
+	"github.com/gophercloud/gophercloud/v2"
+	"github.com/gophercloud/gophercloud/v2/openstack"
+	"github.com/gophercloud/gophercloud/v2/openstack/config/clouds"
+)
+
+// userAgent is put in front of gophercloud's User-Agent.
+const userAgent = "terraform-provider-rescue"
+
+// New connects to the cloud described by cfg (with OS_* variables and clouds.yaml for what
+// it leaves empty), authenticates, finds the compute and image endpoints and returns the
+// Backend. The compute microversion is negotiated on first use.
+//
+// With a token, an endpoint_overrides entry for "compute" and no auth_url (nor cloud), no
+// Keystone is contacted: the token is sent as it is (for example Nova's noauth2 "admin:admin").
+func New(ctx context.Context, cfg Config) (*Backend, error) {
+	c, err := cfg.withEnv(os.Getenv)
+	if err != nil {
+		return nil, fmt.Errorf("openstack configuration: %w", err)
+	}
+	retries, err := c.maxRetries()
+	if err != nil {
+		return nil, fmt.Errorf("openstack configuration: %w", err)
+	}
+	availability, err := endpointAvailability(c.EndpointType)
+	if err != nil {
+		return nil, fmt.Errorf("openstack configuration: %w", err)
+	}
+
+	var (
+		ao        gophercloud.AuthOptions
+		eo        = gophercloud.EndpointOpts{Region: c.Region, Availability: gophercloud.Availability(availability)}
+		tlsConfig *tls.Config
+	)
+	if c.Cloud != "" {
+		ao, eo, tlsConfig, err = fromClouds(c)
+		if err != nil {
+			return nil, fmt.Errorf("openstack cloud %q from clouds.yaml: %w", c.Cloud, err)
+		}
+	} else {
+		tlsConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+	}
+	if err := applyTLS(tlsConfig, c); err != nil {
+		return nil, fmt.Errorf("openstack TLS configuration: %w", err)
+	}
+
+	transport := http.DefaultTransport.(*http.Transport).Clone()
+	transport.TLSClientConfig = tlsConfig
+	rt := newRetryTransport(transport, retries, c.Logger)
+
+	b := &Backend{log: c.Logger, transport: rt, images: newImageCache()}
+	override := func(service string) string { return strings.TrimSpace(c.EndpointOverrides[service]) }
+
+	var pc *gophercloud.ProviderClient
+	if c.Cloud == "" && c.AuthURL == "" {
+		if c.Token == "" || override("compute") == "" {
+			return nil, errors.New("openstack configuration: set auth_url (OS_AUTH_URL) or cloud (OS_CLOUD); " +
+				"without Keystone, set token and endpoint_overrides for \"compute\"")
+		}
+		// No Keystone: the token goes to the endpoints as it is.
+		pc = &gophercloud.ProviderClient{}
+		pc.UseTokenLock()
+		pc.SetToken(c.Token)
+		pc.HTTPClient = http.Client{Transport: rt}
+		addUserAgent(pc, c.UserAgent)
+	} else {
+		if c.Cloud == "" {
+			ao, err = authOptions(c)
+			if err != nil {
+				return nil, fmt.Errorf("openstack configuration: %w", err)
+			}
+		}
+		ao.AllowReauth = c.allowReauth()
+		if ao.IdentityEndpoint == "" {
+			return nil, errors.New("openstack configuration: no auth_url (OS_AUTH_URL, or auth_url in clouds.yaml)")
+		}
+		pc, err = openstack.NewClient(ao.IdentityEndpoint)
+		if err != nil {
+			return nil, fmt.Errorf("openstack auth_url %q: %w", ao.IdentityEndpoint, err)
+		}
+		pc.HTTPClient = http.Client{Transport: rt}
+		addUserAgent(pc, c.UserAgent)
+		if err := openstack.Authenticate(ctx, pc, ao); err != nil {
+			return nil, authError(ao, err)
+		}
+	}
+	b.provider = pc
+
+	if u := override("compute"); u != "" {
+		b.compute = gophercloud.ServiceClient{ProviderClient: pc, Endpoint: computeURL(u), Type: "compute"}
+	} else {
+		sc, err := openstack.NewComputeV2(pc, eo)
+		if err != nil {
+			return nil, fmt.Errorf("find the compute endpoint in the service catalog (region %q, interface %s): %w",
+				eo.Region, availability, err)
+		}
+		b.compute = *sc
+	}
+	if u := override("image"); u != "" {
+		ep, base := imageURLs(u)
+		b.image = &gophercloud.ServiceClient{ProviderClient: pc, Endpoint: ep, ResourceBase: base, Type: "image"}
+	} else if c.Cloud == "" && c.AuthURL == "" {
+		b.imageErr = errors.New("no image endpoint: without Keystone, set endpoint_overrides for \"image\" (Glance)")
+	} else if sc, err := openstack.NewImageV2(pc, eo); err != nil {
+		b.imageErr = fmt.Errorf("find the image (Glance) endpoint in the service catalog (region %q, interface %s): %w",
+			eo.Region, availability, err)
+	} else {
+		b.image = sc
+	}
+	b.debug(ctx, "openstack backend ready", map[string]any{
+		"compute_endpoint": b.compute.Endpoint, "image_endpoint": imageEndpoint(b), "max_retries": retries,
+	})
+	return b, nil
+}
+
+func imageEndpoint(b *Backend) string {
+	if b.image == nil {
+		return ""
+	}
+	return b.image.ResourceBaseURL()
+}
+
+func addUserAgent(pc *gophercloud.ProviderClient, extra string) {
+	if extra != "" {
+		pc.UserAgent.Prepend(extra)
+	}
+	pc.UserAgent.Prepend(userAgent)
+}
+
+// computeURL normalises a compute endpoint override: trailing slash, and /v2.1/ when the
+// URL has no version in its path.
+func computeURL(u string) string {
+	u = strings.TrimRight(u, "/") + "/"
+	if p, err := url.Parse(u); err == nil && !strings.Contains(p.Path, "/v2") {
+		u += "v2.1/"
+	}
+	return u
+}
+
+// imageURLs normalises an image endpoint override into gophercloud's Endpoint and
+// ResourceBase (".../v2/"), accepting the URL with or without /v2.
+func imageURLs(u string) (endpoint, resourceBase string) {
+	u = strings.TrimRight(u, "/") + "/"
+	if strings.HasSuffix(u, "/v2/") {
+		return u, u
+	}
+	return u, u + "v2/"
+}
+
+// authOptions builds the Keystone v3 auth options from an explicit configuration: an
+// application credential, a token, or a password, with domains and project scope.
+func authOptions(c Config) (gophercloud.AuthOptions, error) {
+	ao := gophercloud.AuthOptions{IdentityEndpoint: c.AuthURL}
+	dd := c.DefaultDomain
+	if dd == "" {
+		dd = defaultDomain
+	}
+	userDomain := func() {
+		if c.UserName == "" || c.UserID != "" {
+			return
+		}
+		ao.DomainID = first(c.UserDomainID, c.DomainID)
+		if ao.DomainID == "" {
+			ao.DomainName = first(c.UserDomainName, c.DomainName)
+		}
+		if ao.DomainID == "" && ao.DomainName == "" {
+			ao.DomainID = dd
+		}
+	}
+	switch {
+	case c.ApplicationCredentialID != "" || c.ApplicationCredentialName != "":
+		if c.ApplicationCredentialSecret == "" {
+			return ao, errors.New("application_credential_secret (OS_APPLICATION_CREDENTIAL_SECRET) is required with an application credential")
+		}
+		ao.ApplicationCredentialID = c.ApplicationCredentialID
+		ao.ApplicationCredentialSecret = c.ApplicationCredentialSecret
+		if c.ApplicationCredentialID == "" {
+			ao.ApplicationCredentialName = c.ApplicationCredentialName
+			if c.UserID == "" && c.UserName == "" {
+				return ao, errors.New("application_credential_name needs user_id or user_name (with its domain)")
+			}
+			ao.UserID = c.UserID
+			if c.UserID == "" {
+				ao.Username = c.UserName
+			}
+			userDomain()
+		}
+		return ao, nil
+	case c.Password != "":
+		if c.UserID == "" && c.UserName == "" {
+			return ao, errors.New("password authentication needs user_name (OS_USERNAME) or user_id (OS_USER_ID)")
+		}
+		ao.Password = c.Password
+		ao.UserID = c.UserID
+		if c.UserID == "" {
+			ao.Username = c.UserName
+		}
+		userDomain()
+	case c.Token != "":
+		ao.TokenID = c.Token
+	default:
+		return ao, errors.New("no credentials: set password (with user_name or user_id), token, " +
+			"application_credential_id/secret or cloud")
+	}
+	ao.Scope = scope(c, dd)
+	return ao, nil
+}
+
+// scope is the project (or domain) scope of a password or token authentication.
+func scope(c Config, dd string) *gophercloud.AuthScope {
+	switch {
+	case c.TenantID != "":
+		return &gophercloud.AuthScope{ProjectID: c.TenantID}
+	case c.TenantName != "":
+		s := &gophercloud.AuthScope{ProjectName: c.TenantName, DomainID: first(c.ProjectDomainID, c.DomainID)}
+		if s.DomainID == "" {
+			s.DomainName = first(c.ProjectDomainName, c.DomainName)
+		}
+		if s.DomainID == "" && s.DomainName == "" {
+			s.DomainID = dd
+		}
+		return s
+	case c.DomainID != "":
+		return &gophercloud.AuthScope{DomainID: c.DomainID}
+	case c.DomainName != "":
+		return &gophercloud.AuthScope{DomainName: c.DomainName}
+	}
+	return nil
+}
+
+func first(v ...string) string {
+	for _, s := range v {
+		if s != "" {
+			return s
+		}
+	}
+	return ""
+}
+
+// fromClouds reads the cloud entry of clouds.yaml (and secure.yaml, clouds-public.yaml) with
+// gophercloud's clouds package, which follows OS_CLIENT_CONFIG_FILE and the usual search path.
+// Non-empty fields of c (explicit or from OS_* variables) override the entry.
+func fromClouds(c Config) (gophercloud.AuthOptions, gophercloud.EndpointOpts, *tls.Config, error) {
+	opts := []clouds.ParseOption{clouds.WithCloudName(c.Cloud)}
+	add := func(v string, f func(string) clouds.ParseOption) {
+		if v != "" {
+			opts = append(opts, f(v))
+		}
+	}
+	add(c.AuthURL, clouds.WithIdentityEndpoint)
+	add(c.Region, clouds.WithRegion)
+	add(c.EndpointType, clouds.WithEndpointType)
+	add(c.UserName, clouds.WithUsername)
+	add(c.UserID, clouds.WithUserID)
+	add(c.Password, clouds.WithPassword)
+	add(c.TenantName, clouds.WithProjectName)
+	add(c.TenantID, clouds.WithProjectID)
+	add(c.Token, clouds.WithToken)
+	add(c.ApplicationCredentialID, clouds.WithApplicationCredentialID)
+	add(c.ApplicationCredentialName, clouds.WithApplicationCredentialName)
+	add(c.ApplicationCredentialSecret, clouds.WithApplicationCredentialSecret)
+	ao, eo, tlsConfig, err := clouds.Parse(opts...)
+	if err != nil {
+		return ao, eo, nil, err
+	}
+	if tlsConfig == nil {
+		tlsConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+	} else if tlsConfig.MinVersion == 0 {
+		tlsConfig.MinVersion = tls.VersionTLS12
+	}
+	// Explicit domains win over the entry's; default_domain fills what is still missing.
+	if c.UserDomainID != "" || c.UserDomainName != "" {
+		ao.DomainID, ao.DomainName = c.UserDomainID, ""
+		if ao.DomainID == "" {
+			ao.DomainName = c.UserDomainName
+		}
+	}
+	if ao.Username != "" && ao.DomainID == "" && ao.DomainName == "" && ao.ApplicationCredentialID == "" {
+		ao.DomainID = first(c.DefaultDomain, defaultDomain)
+	}
+	if ao.TokenID != "" && ao.Password == "" {
+		// Token authentication takes no user.
+		ao.Username, ao.UserID, ao.DomainID, ao.DomainName = "", "", "", ""
+	}
+	if s := ao.Scope; s != nil && s.ProjectName != "" {
+		if c.ProjectDomainID != "" || c.ProjectDomainName != "" {
+			s.DomainID, s.DomainName = c.ProjectDomainID, ""
+			if s.DomainID == "" {
+				s.DomainName = c.ProjectDomainName
+			}
+		}
+		if s.DomainID == "" && s.DomainName == "" {
+			s.DomainID = first(c.DefaultDomain, defaultDomain)
+		}
+	}
+	return ao, eo, tlsConfig, nil
+}
+
+// applyTLS applies insecure, cacert_file and cert/key of c to t. cacert_file, cert and key
+// are file paths or PEM contents.
+func applyTLS(t *tls.Config, c Config) error {
+	if c.Insecure != nil {
+		t.InsecureSkipVerify = *c.Insecure
+	}
+	if c.CACertFile != "" {
+		pem, err := pathOrContents(c.CACertFile)
+		if err != nil {
+			return fmt.Errorf("cacert_file: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(bytes.TrimSpace(pem)) {
+			return errors.New("cacert_file: no PEM certificate found")
+		}
+		t.RootCAs = pool
+	}
+	if (c.Cert == "") != (c.Key == "") {
+		return errors.New("cert and key must be set together (client certificate)")
+	}
+	if c.Cert != "" {
+		certPEM, err := pathOrContents(c.Cert)
+		if err != nil {
+			return fmt.Errorf("cert: %w", err)
+		}
+		keyPEM, err := pathOrContents(c.Key)
+		if err != nil {
+			return fmt.Errorf("key: %w", err)
+		}
+		pair, err := tls.X509KeyPair(certPEM, keyPEM)
+		if err != nil {
+			return fmt.Errorf("client certificate (cert, key): %w", err)
+		}
+		t.Certificates = []tls.Certificate{pair}
+	}
+	return nil
+}
+
+// pathOrContents returns v itself when it is PEM, else the file it names (~ expanded).
+func pathOrContents(v string) ([]byte, error) {
+	if strings.Contains(v, "-----BEGIN") {
+		return []byte(v), nil
+	}
+	p := v
+	if rest, ok := strings.CutPrefix(p, "~/"); ok {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			return nil, err
+		}
+		p = home + "/" + rest
+	}
+	b, err := os.ReadFile(p)
+	if err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// authError describes a failed authentication with Keystone's own message, and never the
+// credentials.
+func authError(ao gophercloud.AuthOptions, err error) error {
+	who := ""
+	switch {
+	case ao.ApplicationCredentialID != "":
+		who = fmt.Sprintf(" with application credential %s", ao.ApplicationCredentialID)
+	case ao.ApplicationCredentialName != "":
+		who = fmt.Sprintf(" with application credential %q", ao.ApplicationCredentialName)
+	case ao.Username != "":
+		who = fmt.Sprintf(" as user %q", ao.Username)
+	case ao.UserID != "":
+		who = fmt.Sprintf(" as user %s", ao.UserID)
+	case ao.TokenID != "":
+		who = " with a token"
+	}
+	if _, _, ok := httpStatus(err); ok {
+		return fmt.Errorf("authenticate at %s%s: Keystone answered %s", ao.IdentityEndpoint, who, describe(err))
+	}
+	return fmt.Errorf("authenticate at %s%s: %w", ao.IdentityEndpoint, who, err)
+}

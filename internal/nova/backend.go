@@ -1,0 +1,413 @@
+package nova
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"regexp"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/gophercloud/gophercloud/v2"
+	"github.com/gophercloud/gophercloud/v2/openstack/compute/v2/servers"
+	"github.com/gophercloud/gophercloud/v2/openstack/utils"
+
+	"github.com/rescue-labs/terraform-provider-rescue/internal/rescue"
+)
+
+// confirmTimeout bounds the read that decides the outcome of an ambiguous rescue POST.
+const confirmTimeout = 30 * time.Second
+
+// Backend rescues Nova servers through the compute API (and reads rescue image properties
+// from Glance v2). It is safe for concurrent use.
+type Backend struct {
+	provider  *gophercloud.ProviderClient
+	compute   gophercloud.ServiceClient // template; copied per request with the microversion
+	image     *gophercloud.ServiceClient
+	imageErr  error // why there is no image client
+	transport *retryTransport
+	log       Logger
+	images    *imageCache
+
+	mvMu sync.Mutex
+	mv   *negotiated
+}
+
+var _ rescue.Backend = (*Backend)(nil)
+var _ rescue.Closer = (*Backend)(nil)
+
+// Name implements rescue.Backend.
+func (b *Backend) Name() string { return "openstack" }
+
+// Close releases idle connections.
+func (b *Backend) Close() error {
+	if b.transport != nil {
+		b.transport.CloseIdleConnections()
+	}
+	return nil
+}
+
+func (b *Backend) debug(ctx context.Context, msg string, fields map[string]any) {
+	if b.log != nil {
+		b.log(ctx, msg, fields)
+	}
+}
+
+// Microversion returns the compute microversion this backend sends (negotiating it with the
+// endpoint on first use) and the highest one the endpoint supports.
+func (b *Backend) Microversion(ctx context.Context) (use, max string, err error) {
+	n, err := b.negotiate(ctx)
+	if err != nil {
+		return "", "", err
+	}
+	return n.use, n.max.String(), nil
+}
+
+// negotiate reads the compute endpoint's version document once and picks the microversion.
+// A failed negotiation is not remembered: the next call tries again.
+func (b *Backend) negotiate(ctx context.Context) (negotiated, error) {
+	b.mvMu.Lock()
+	defer b.mvMu.Unlock()
+	if b.mv != nil {
+		return *b.mv, nil
+	}
+	c := b.compute
+	sm, err := utils.GetSupportedMicroversions(ctx, &c)
+	var n negotiated
+	switch {
+	case err != nil && strings.Contains(err.Error(), "microversions not supported"):
+		// A compute endpoint without microversions (legacy v2): no header.
+		n = negotiated{min: microversion{2, 0}, max: microversion{2, 0}}
+	case err != nil:
+		return negotiated{}, fmt.Errorf("read the compute API version document at %s: %s", b.compute.Endpoint, describe(err))
+	default:
+		n.min = microversion{sm.MinMajor, sm.MinMinor}
+		n.max = microversion{sm.MaxMajor, sm.MaxMinor}
+		n.use = chooseMicroversion(n.min, n.max)
+	}
+	b.mv = &n
+	b.debug(ctx, "negotiated compute microversion", map[string]any{
+		"microversion": n.use, "max_microversion": n.max.String(), "min_microversion": n.min.String(),
+	})
+	return n, nil
+}
+
+// computeClient returns a compute client for one request, at the negotiated microversion.
+func (b *Backend) computeClient(ctx context.Context) (*gophercloud.ServiceClient, negotiated, error) {
+	n, err := b.negotiate(ctx)
+	if err != nil {
+		return nil, n, err
+	}
+	c := b.compute
+	c.Microversion = n.use
+	return &c, n, nil
+}
+
+var uuidRE = regexp.MustCompile(`^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$`)
+
+// IsUUID reports whether s is a UUID in its canonical 8-4-4-4-12 form.
+func IsUUID(s string) bool { return uuidRE.MatchString(s) }
+
+// checkRequest validates what needs no API call.
+func checkRequest(req rescue.Request) error {
+	if req.ShutdownTimeout != 0 {
+		return &rescue.InvalidError{Attribute: "shutdown_timeout", Msg: "on OpenStack the cloud shuts the server down " +
+			"before a rescue: its time is nova.conf [DEFAULT] shutdown_timeout, or the image property " +
+			"os_shutdown_timeout; remove shutdown_timeout from this resource"}
+	}
+	if req.Device != "" && !slices.Contains(rescue.Devices, req.Device) {
+		return &rescue.InvalidError{Attribute: "device", Msg: fmt.Sprintf("%q is not one of %s",
+			req.Device, strings.Join(rescue.Devices, ", "))}
+	}
+	if req.Bus != "" && !slices.Contains(rescue.Buses, req.Bus) {
+		return &rescue.InvalidError{Attribute: "bus", Msg: fmt.Sprintf("%q is not one of %s",
+			req.Bus, strings.Join(rescue.Buses, ", "))}
+	}
+	if req.InstanceID != "" && !IsUUID(req.InstanceID) {
+		return &rescue.InvalidError{Attribute: "instance_id", Msg: fmt.Sprintf("%q is not a Nova server UUID", req.InstanceID)}
+	}
+	if req.ImageID != "" && !IsUUID(req.ImageID) {
+		return &rescue.InvalidError{Attribute: "image_id", Msg: fmt.Sprintf("%q is not a Glance image UUID", req.ImageID)}
+	}
+	return nil
+}
+
+// Validate implements rescue.Backend: it checks the request and resolves device, bus and
+// mode from the rescue image's hw_rescue_device / hw_rescue_bus properties. Empty
+// InstanceID or ImageID mean "not known yet": what depends on them is left unresolved
+// (Plan.Mode empty when the rescue image is not known).
+func (b *Backend) Validate(ctx context.Context, req rescue.Request) (rescue.Plan, error) {
+	plan, _, err := b.validate(ctx, req)
+	return plan, err
+}
+
+// serverInfo is what Validate learned about the server.
+type serverInfo struct {
+	imageID      string
+	volumeBacked bool
+}
+
+func (b *Backend) validate(ctx context.Context, req rescue.Request) (rescue.Plan, *serverInfo, error) {
+	if err := checkRequest(req); err != nil {
+		return rescue.Plan{}, nil, err
+	}
+	var info *serverInfo
+	if req.InstanceID != "" {
+		c, n, err := b.computeClient(ctx)
+		if err != nil {
+			return rescue.Plan{}, nil, err
+		}
+		s, err := servers.Get(ctx, c, req.InstanceID).Extract()
+		if err != nil {
+			return rescue.Plan{}, nil, getError(req.InstanceID, err)
+		}
+		info = &serverInfo{imageID: serverImageID(s), volumeBacked: serverImageID(s) == ""}
+		if info.volumeBacked && !n.supports(MicroversionBFVRescue) {
+			return rescue.Plan{}, info, &rescue.UnsupportedError{Msg: fmt.Sprintf("instance %s is volume-backed: "+
+				"rescuing it needs compute API microversion %s, and this cloud supports at most %s",
+				req.InstanceID, MicroversionBFVRescue, n.max)}
+		}
+	}
+
+	imageID := req.ImageID
+	if imageID == "" && info != nil {
+		imageID = info.imageID
+	}
+	given := rescue.Plan{Device: req.Device, Bus: req.Bus, Mode: rescue.ModeLegacy}
+	if req.Device != "" || req.Bus != "" {
+		given.Mode = rescue.ModeStable
+	}
+	if imageID == "" {
+		if info == nil {
+			// Image not known yet (instance_id unknown at plan time).
+			given.Mode = ""
+		}
+		// A volume-backed server without image_id: Nova decides (and says why not).
+		return given, info, nil
+	}
+
+	props, err := b.imageProps(ctx, imageID)
+	if err != nil {
+		if rescue.IsNotFound(err) && req.ImageID == "" {
+			// The server's own image is gone from Glance: Nova will say what it thinks.
+			if req.Device != "" || req.Bus != "" {
+				return rescue.Plan{}, info, &rescue.InvalidError{Attribute: first(attrIf(req.Device, "device"), "bus"),
+					Msg: fmt.Sprintf("the instance's image %s is not in Glance, so its hw_rescue_device / hw_rescue_bus "+
+						"cannot be checked; set image_id to a rescue image with these properties", imageID)}
+			}
+			given.Warnings = append(given.Warnings, fmt.Sprintf("the instance's image %s is not in Glance; "+
+				"Nova may refuse to rescue without image_id", imageID))
+			return given, info, nil
+		}
+		return rescue.Plan{}, info, err
+	}
+	plan, err := resolve(req, imageID, props)
+	return plan, info, err
+}
+
+func attrIf(v, attr string) string {
+	if v != "" {
+		return attr
+	}
+	return ""
+}
+
+// resolve compares the requested device/bus with the image's properties (pure logic).
+func resolve(req rescue.Request, imageID string, p imageProperties) (rescue.Plan, error) {
+	fix := func(prop, val string) string {
+		return fmt.Sprintf("`openstack image set --property %s=%s %s`", prop, val, imageID)
+	}
+	if req.Device != "" {
+		switch {
+		case p.device == "":
+			return rescue.Plan{}, &rescue.InvalidError{Attribute: "device", Msg: fmt.Sprintf(
+				"Nova takes the rescue device from the rescue image, and image %s has no hw_rescue_device "+
+					"property: run %s, or remove device", imageID, fix("hw_rescue_device", req.Device))}
+		case p.device != req.Device:
+			return rescue.Plan{}, &rescue.InvalidError{Attribute: "device", Msg: fmt.Sprintf(
+				"Nova takes the rescue device from the rescue image, and image %s has hw_rescue_device=%s, not %s: "+
+					"run %s, or set device = %q", imageID, p.device, req.Device, fix("hw_rescue_device", req.Device), p.device)}
+		}
+	}
+	if req.Bus != "" {
+		switch {
+		case p.bus == "":
+			return rescue.Plan{}, &rescue.InvalidError{Attribute: "bus", Msg: fmt.Sprintf(
+				"Nova takes the rescue bus from the rescue image, and image %s has no hw_rescue_bus "+
+					"property: run %s, or remove bus", imageID, fix("hw_rescue_bus", req.Bus))}
+		case p.bus != req.Bus:
+			return rescue.Plan{}, &rescue.InvalidError{Attribute: "bus", Msg: fmt.Sprintf(
+				"Nova takes the rescue bus from the rescue image, and image %s has hw_rescue_bus=%s, not %s: "+
+					"run %s, or set bus = %q", imageID, p.bus, req.Bus, fix("hw_rescue_bus", req.Bus), p.bus)}
+		}
+	}
+	plan := rescue.Plan{Device: p.device, Bus: p.bus, Mode: rescue.ModeLegacy}
+	if p.device != "" || p.bus != "" {
+		plan.Mode = rescue.ModeStable
+	}
+	return plan, nil
+}
+
+// serverImageID is the id of the server's image, "" for a volume-backed server.
+func serverImageID(s *servers.Server) string {
+	if s == nil || s.Image == nil {
+		return ""
+	}
+	id, _ := s.Image["id"].(string)
+	return id
+}
+
+// getError maps the error of GET /servers/{id}.
+func getError(id string, err error) error {
+	if code, body, ok := httpStatus(err); ok && code == http.StatusNotFound {
+		return &rescue.NotFoundError{What: "instance", ID: id, Msg: serverMessage(body)}
+	}
+	if _, _, ok := httpStatus(err); ok {
+		return fmt.Errorf("read instance %s: Nova answered %s", id, describe(err))
+	}
+	return fmt.Errorf("read instance %s: %w", id, err)
+}
+
+// Rescue implements rescue.Backend: POST /servers/{id}/action {"rescue": ...} at the
+// negotiated microversion, with the given admin password or one generated here (so that a
+// lost response cannot lose it). The POST is never repeated: when it fails without a clear
+// answer from Nova, the server is read to learn whether the rescue was accepted.
+func (b *Backend) Rescue(ctx context.Context, req rescue.Request) (rescue.Result, error) {
+	if req.InstanceID == "" {
+		return rescue.Result{}, &rescue.InvalidError{Attribute: "instance_id", Msg: "is required"}
+	}
+	if _, _, err := b.validate(ctx, req); err != nil {
+		return rescue.Result{}, err
+	}
+	c, _, err := b.computeClient(ctx)
+	if err != nil {
+		return rescue.Result{}, err
+	}
+	pass := req.AdminPass
+	if pass == "" {
+		if pass, err = GeneratePassword(PasswordLength); err != nil {
+			return rescue.Result{}, err
+		}
+	}
+	got, err := servers.Rescue(ctx, c, req.InstanceID, servers.RescueOpts{
+		AdminPass: pass, RescueImageRef: req.ImageID,
+	}).Extract()
+	if err == nil {
+		if got != "" {
+			pass = got
+		}
+		b.debug(ctx, "rescue accepted by Nova", map[string]any{"instance_id": req.InstanceID, "microversion": c.Microversion})
+		return rescue.Result{AdminPass: pass}, nil
+	}
+	if !ambiguous(err) {
+		return rescue.Result{}, actionError("rescue", req.InstanceID, err)
+	}
+	return b.confirm(ctx, "rescue", req.InstanceID, pass, err)
+}
+
+// confirm reads the server after an ambiguous POST: in (or on its way to) the target state,
+// the action was accepted.
+func (b *Backend) confirm(ctx context.Context, op, id, pass string, postErr error) (rescue.Result, error) {
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), confirmTimeout)
+	defer cancel()
+	inst, gerr := b.Get(cctx, id)
+	b.debug(ctx, op+" request failed without a clear answer; read the server", map[string]any{
+		"instance_id": id, "error": describe(postErr), "read_error": fmt.Sprint(gerr), "state": stateOf(inst),
+	})
+	if gerr != nil {
+		if op == "rescue" {
+			return rescue.Result{AdminPass: pass}, fmt.Errorf("%w: the rescue request for instance %s failed (%s) "+
+				"and reading the server failed too (%v): it may be in rescue", rescue.ErrAccepted, id, describe(postErr), gerr)
+		}
+		return rescue.Result{}, fmt.Errorf("%s of instance %s: %s (reading the server failed too: %v)", op, id, describe(postErr), gerr)
+	}
+	switch {
+	case op == "rescue" && (inst.State == rescue.StateRescuing || inst.State == rescue.StateRescued):
+		return rescue.Result{AdminPass: pass}, nil
+	case op == "unrescue" && (inst.State == rescue.StateUnrescuing || inst.State == rescue.StateActive):
+		return rescue.Result{}, nil
+	}
+	if _, _, ok := httpStatus(postErr); ok {
+		return rescue.Result{}, fmt.Errorf("%s of instance %s: Nova answered %s (the server is %s)", op, id, describe(postErr), inst.Status)
+	}
+	return rescue.Result{}, fmt.Errorf("%s of instance %s (the server is %s): %w", op, id, inst.Status, postErr)
+}
+
+func stateOf(i *rescue.Instance) string {
+	if i == nil {
+		return ""
+	}
+	return i.Status
+}
+
+// Unrescue implements rescue.Backend: POST /servers/{id}/action {"unrescue": null}.
+func (b *Backend) Unrescue(ctx context.Context, instanceID string) error {
+	c, _, err := b.computeClient(ctx)
+	if err != nil {
+		return err
+	}
+	err = servers.Unrescue(ctx, c, instanceID).ExtractErr()
+	if err == nil {
+		return nil
+	}
+	if !ambiguous(err) {
+		return actionError("unrescue", instanceID, err)
+	}
+	_, err = b.confirm(ctx, "unrescue", instanceID, "", err)
+	return err
+}
+
+// Get implements rescue.Backend: GET /servers/{id}, mapped to the engine's states.
+func (b *Backend) Get(ctx context.Context, instanceID string) (*rescue.Instance, error) {
+	c, _, err := b.computeClient(ctx)
+	if err != nil {
+		return nil, err
+	}
+	s, err := servers.Get(ctx, c, instanceID).Extract()
+	if err != nil {
+		return nil, getError(instanceID, err)
+	}
+	return instanceOf(s), nil
+}
+
+// instanceOf maps a Nova server to the engine's Instance (pure logic).
+func instanceOf(s *servers.Server) *rescue.Instance {
+	inst := &rescue.Instance{ID: s.ID, Name: s.Name, Status: s.Status}
+	if s.TaskState != "" {
+		inst.Status = s.Status + "/" + s.TaskState
+	}
+	switch {
+	case s.TaskState == "rescuing":
+		inst.State = rescue.StateRescuing
+	case s.TaskState == "unrescuing":
+		inst.State = rescue.StateUnrescuing
+	case s.Status == "RESCUE":
+		inst.State = rescue.StateRescued
+	case s.Status == "ACTIVE":
+		inst.State = rescue.StateActive
+	case s.Status == "SHUTOFF":
+		inst.State = rescue.StateStopped
+	case s.Status == "ERROR":
+		inst.State = rescue.StateError
+		inst.Fault = faultText(s.Fault)
+	default:
+		inst.State = rescue.StateOther
+	}
+	return inst
+}
+
+// faultText is Nova's fault message with its code, or a note that Nova gave none.
+func faultText(f servers.Fault) string {
+	msg := strings.TrimSpace(f.Message)
+	switch {
+	case msg == "" && f.Code == 0:
+		return "the server is in ERROR and Nova reports no fault"
+	case f.Code == 0:
+		return msg
+	case msg == "":
+		return fmt.Sprintf("fault code %d", f.Code)
+	}
+	return fmt.Sprintf("%s (code %d)", msg, f.Code)
+}

@@ -1,0 +1,115 @@
+package nova
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+
+	"github.com/gophercloud/gophercloud/v2"
+
+	"github.com/rescue-labs/terraform-provider-rescue/internal/rescue"
+)
+
+// maxMessage bounds a server message quoted from a non-JSON body.
+const maxMessage = 500
+
+// httpStatus returns the HTTP status and body of a gophercloud error, if it is one.
+func httpStatus(err error) (int, []byte, bool) {
+	var v gophercloud.ErrUnexpectedResponseCode
+	if errors.As(err, &v) {
+		return v.Actual, v.Body, true
+	}
+	var p *gophercloud.ErrUnexpectedResponseCode
+	if errors.As(err, &p) && p != nil {
+		return p.Actual, p.Body, true
+	}
+	return 0, nil, false
+}
+
+// serverMessage extracts the human message of an OpenStack error body: Nova's
+// {"conflictingRequest": {"code": 409, "message": "..."}}, Keystone's {"error": {"message": ...}},
+// a top-level {"message": ...}, or else the body text itself (bounded).
+func serverMessage(body []byte) string {
+	var top map[string]json.RawMessage
+	if err := json.Unmarshal(body, &top); err == nil {
+		var direct struct {
+			Message string `json:"message"`
+		}
+		if json.Unmarshal(body, &direct) == nil && direct.Message != "" {
+			return direct.Message
+		}
+		for _, raw := range top {
+			var inner struct {
+				Message string `json:"message"`
+			}
+			if json.Unmarshal(raw, &inner) == nil && inner.Message != "" {
+				return inner.Message
+			}
+		}
+	}
+	s := strings.Join(strings.Fields(string(body)), " ")
+	if len(s) > maxMessage {
+		s = s[:maxMessage] + "..."
+	}
+	return s
+}
+
+// describe returns "HTTP 409 Conflict: <server message>" for an HTTP error, else err's text.
+func describe(err error) string {
+	code, body, ok := httpStatus(err)
+	if !ok {
+		return err.Error()
+	}
+	msg := serverMessage(body)
+	s := fmt.Sprintf("HTTP %d %s", code, http.StatusText(code))
+	if msg != "" {
+		s += ": " + msg
+	}
+	return s
+}
+
+// ambiguous reports whether a failed POST may still have been carried out by Nova: no
+// HTTP answer at all (connection reset, timeout), or a 5xx (which a proxy may send while
+// Nova goes on).
+func ambiguous(err error) bool {
+	code, _, ok := httpStatus(err)
+	return !ok || code >= 500
+}
+
+// actionError maps the error of a server action (rescue, unrescue) to the engine's typed
+// errors, keeping Nova's message verbatim.
+func actionError(op, id string, err error) error {
+	code, body, ok := httpStatus(err)
+	if !ok {
+		return fmt.Errorf("%s of instance %s: %w", op, id, err)
+	}
+	msg := serverMessage(body)
+	switch code {
+	case http.StatusNotFound:
+		return &rescue.NotFoundError{What: "instance", ID: id, Msg: msg}
+	case http.StatusConflict:
+		return &rescue.ConflictError{Msg: msg}
+	case http.StatusBadRequest:
+		return badRequest(msg)
+	}
+	return fmt.Errorf("%s of instance %s: Nova answered %s", op, id, describe(err))
+}
+
+// badRequest maps Nova's 400 text to InvalidError or UnsupportedError, verbatim.
+func badRequest(msg string) error {
+	lower := strings.ToLower(msg)
+	switch {
+	case strings.Contains(lower, "volume-backed"), strings.Contains(lower, "not supported"):
+		if strings.Contains(lower, "rescue image") {
+			return &rescue.InvalidError{Attribute: "image_id", Msg: msg}
+		}
+		return &rescue.UnsupportedError{Msg: msg}
+	case strings.Contains(lower, "rescue_image_ref"), strings.Contains(lower, "rescue image"):
+		return &rescue.InvalidError{Attribute: "image_id", Msg: msg}
+	case strings.Contains(lower, "adminpass"):
+		return &rescue.InvalidError{Attribute: "admin_pass", Msg: msg}
+	}
+	return &rescue.InvalidError{Msg: msg}
+}

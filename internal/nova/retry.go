@@ -1,0 +1,157 @@
+package nova
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Retry bounds: the first backoff, its cap, and the cap of a server's Retry-After.
+const (
+	retryBase          = 500 * time.Millisecond
+	retryMaxBackoff    = 8 * time.Second
+	retryMaxRetryAfter = 60 * time.Second
+)
+
+// retryTransport retries idempotent requests (GET, HEAD) on 429, 502, 503 and 504 and on
+// transport errors, up to max times, honouring Retry-After (seconds or HTTP-date, bounded)
+// and otherwise backing off exponentially with jitter. Other methods (the rescue POST)
+// pass through untouched: they are never repeated.
+type retryTransport struct {
+	next http.RoundTripper
+	max  int
+	log  Logger
+	// now and sleep are replaceable in tests.
+	now   func() time.Time
+	sleep func(ctx context.Context, d time.Duration) error
+}
+
+func newRetryTransport(next http.RoundTripper, max int, log Logger) *retryTransport {
+	return &retryTransport{next: next, max: max, log: log, now: time.Now, sleep: sleepCtx}
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
+
+func retryableStatus(code int) bool {
+	switch code {
+	case http.StatusTooManyRequests, http.StatusBadGateway, http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+		return true
+	}
+	return false
+}
+
+// RoundTrip implements http.RoundTripper.
+func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	if (req.Method != http.MethodGet && req.Method != http.MethodHead) || t.max <= 0 {
+		return t.next.RoundTrip(req)
+	}
+	ctx := req.Context()
+	for attempt := 0; ; attempt++ {
+		resp, err := t.next.RoundTrip(req.Clone(ctx))
+		if attempt >= t.max || ctx.Err() != nil {
+			return resp, err
+		}
+		var (
+			delay  time.Duration
+			reason string
+		)
+		switch {
+		case err != nil:
+			if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+				return resp, err
+			}
+			delay, reason = backoff(attempt), err.Error()
+		case retryableStatus(resp.StatusCode):
+			delay = backoff(attempt)
+			if d, ok := retryAfter(resp.Header.Get("Retry-After"), t.now()); ok {
+				delay = d
+			}
+			reason = resp.Status
+			// Drain so that the connection can be reused.
+			_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, 1<<16))
+			_ = resp.Body.Close()
+		default:
+			return resp, nil
+		}
+		if t.log != nil {
+			t.log(ctx, "retrying OpenStack request", map[string]any{
+				"method": req.Method, "url": redactURL(req), "reason": reason,
+				"attempt": attempt + 1, "max_retries": t.max, "delay": delay.String(),
+			})
+		}
+		if err := t.sleep(ctx, delay); err != nil {
+			return nil, fmt.Errorf("%s %s: waiting to retry after %s: %w", req.Method, redactURL(req), reason, err)
+		}
+	}
+}
+
+// CloseIdleConnections closes the idle connections of the wrapped transport.
+func (t *retryTransport) CloseIdleConnections() {
+	if c, ok := t.next.(interface{ CloseIdleConnections() }); ok {
+		c.CloseIdleConnections()
+	}
+}
+
+// backoff is the delay before retry attempt+1: retryBase doubled per attempt, capped at
+// retryMaxBackoff, with +-20% jitter.
+func backoff(attempt int) time.Duration {
+	d := retryBase << min(attempt, 10)
+	if d > retryMaxBackoff || d <= 0 {
+		d = retryMaxBackoff
+	}
+	f := 0.8 + 0.4*rand.Float64()
+	return time.Duration(float64(d) * f)
+}
+
+// retryAfter parses a Retry-After header (delay-seconds or HTTP-date), bounded by
+// retryMaxRetryAfter; ok is false when the header is absent or unparsable.
+func retryAfter(h string, now time.Time) (time.Duration, bool) {
+	h = strings.TrimSpace(h)
+	if h == "" {
+		return 0, false
+	}
+	var d time.Duration
+	if secs, err := strconv.ParseInt(h, 10, 64); err == nil {
+		if secs < 0 {
+			return 0, false
+		}
+		if secs > int64(retryMaxRetryAfter/time.Second) {
+			return retryMaxRetryAfter, true
+		}
+		d = time.Duration(secs) * time.Second
+	} else if at, err := http.ParseTime(h); err == nil {
+		d = at.Sub(now)
+		if d < 0 {
+			d = 0
+		}
+	} else {
+		return 0, false
+	}
+	return min(d, retryMaxRetryAfter), true
+}
+
+// redactURL returns the request URL without user info or query (no secrets in logs).
+func redactURL(req *http.Request) string {
+	if req.URL == nil {
+		return ""
+	}
+	u := *req.URL
+	u.User = nil
+	u.RawQuery = ""
+	return u.String()
+}
