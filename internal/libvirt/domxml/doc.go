@@ -29,15 +29,16 @@
 //	caps, _ := l.ConnectGetDomainCapabilities(libvirt.OptString{emulator}, libvirt.OptString{m.Arch},
 //		libvirt.OptString{m.Machine}, libvirt.OptString{m.DomainType}, 0)
 //	host, err := domxml.ParseHostInfo(caps)
-//	device, bus := domxml.ResolveDeviceBus(req.Device, req.Bus, host)
+//	device, bus := domxml.ResolveDeviceBus(req.Device, req.Bus, m) // both empty: legacy mode
 //	if err := domxml.CheckDeviceBus(device, bus, host); err != nil {
 //		return err // *rescue.InvalidError{Attribute: "bus" or "device"}
 //	}
-//	root, err := domxml.RootDisk(orig) // root.Backing / root.File: the default rescue image
+//	root, err := domxml.RootDisk(orig) // its backing image is the default rescue image
+//	// (root.Backing when the XML has a <backingStore>, else ask the storage API)
 //	iso, err := domxml.ConfigDrive(domxml.Metadata{UUID: uuid, Name: name, AdminPass: pass})
 //	// upload the overlay and iso through the storage API, then:
 //	rescueXML, err := domxml.Rescue(orig, domxml.Options{
-//		Device: device, Bus: bus, // both empty: legacy mode
+//		Device: device, Bus: bus,
 //		Image:       domxml.Source{Pool: "default", Volume: "web-1.rescue.qcow2"},
 //		Format:      "qcow2",
 //		ConfigDrive: &domxml.Source{Pool: "default", Volume: "web-1.config.iso"},
