@@ -250,7 +250,11 @@ func (d *Daemon) prepare() error {
 
 func (d *Daemon) setURIs() {
 	d.Socket = filepath.Join(d.SockDir, "libvirt-sock")
-	q := url.Values{"socket": {d.Socket}}.Encode()
+	// Readable form (socket=/tmp/...) when the path needs no escaping, as users write it.
+	q := "socket=" + d.Socket
+	if strings.Trim(d.Socket, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789/._-") != "" {
+		q = url.Values{"socket": {d.Socket}}.Encode()
+	}
 	d.QEMUURI = "qemu+unix:///system?" + q
 	d.TestURI = "test+unix:///default?" + q
 }

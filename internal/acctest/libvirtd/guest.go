@@ -174,7 +174,7 @@ func (d *Daemon) DefineGuest(l *libvirt.Libvirt, name string, o GuestOptions) (i
 	src := im.Root
 	switch {
 	case o.Backing && o.IgnoreACPI:
-		return 0, errors.New("Backing and IgnoreACPI together are not supported")
+		return 0, errors.New("options Backing and IgnoreACPI together are not supported")
 	case o.Backing:
 		src = im.RootOverlay
 	case o.IgnoreACPI:

@@ -143,7 +143,6 @@ func TestGuestVariants(t *testing.T) {
 	if !strings.Contains(x, "<backingStore type='file'") || !strings.Contains(x, lv.Images().Base) {
 		t.Errorf("live XML shows no backing store %s:\n%s", lv.Images().Base, x)
 	}
-	lv.Domain(t, "var-overlay")
 	if err := lv.QEMU(t).DomainDestroy(lv.Domain(t, "var-overlay")); err != nil {
 		t.Fatal(err)
 	}
