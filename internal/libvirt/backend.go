@@ -1,0 +1,201 @@
+package libvirt
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	golibvirt "github.com/digitalocean/go-libvirt"
+
+	"github.com/rescue-labs/terraform-provider-rescue/internal/rescue"
+)
+
+// DefaultShutdownTimeout is how long a guest gets to shut down cleanly (Nova's shutdown_timeout).
+const DefaultShutdownTimeout = 60 * time.Second
+
+// Backend rescues libvirt domains. It holds one connection to libvirtd, shared by all
+// resources of a provider instance; it reconnects when the connection was lost (for example
+// after a libvirtd restart). Operations on one domain are serialized; different domains are
+// handled concurrently (go-libvirt's client multiplexes RPCs).
+type Backend struct {
+	target *target
+
+	mu   sync.Mutex
+	conn *golibvirt.Libvirt
+	// locks serializes rescue and unrescue per domain UUID.
+	locks map[golibvirt.UUID]*sync.Mutex
+	// inflight says which operation this Backend runs on a domain right now.
+	inflight map[golibvirt.UUID]rescue.State
+
+	// acpiResend is how often the ACPI power button is pressed again while waiting.
+	acpiResend time.Duration
+	// pollInterval is how often the domain state is read while waiting for shutoff.
+	pollInterval time.Duration
+	// afterStep, when set (tests), runs after each step of rescue and unrescue; an error
+	// stops the operation at once, without any cleanup, as a crash of the process would.
+	afterStep func(op, step string) error
+}
+
+var _ rescue.Backend = (*Backend)(nil)
+var _ rescue.Closer = (*Backend)(nil)
+
+// New connects to the libvirt daemon named by cfg.URI (empty: LIBVIRT_DEFAULT_URI, else
+// qemu:///system). Supported URIs: qemu:///system and other local URIs over the unix socket
+// (?socket= to pick it), qemu+ssh://user@host[:port]/system (?keyfile=, ?known_hosts=,
+// ?no_verify=1, ?socket=), qemu+tcp://host[:port]/system, qemu+tls://host[:port]/system
+// (?pkipath=, ?no_verify=1), and test:///default or test+unix:///default?socket= through a daemon.
+func New(ctx context.Context, cfg Config) (*Backend, error) {
+	t, err := parseTarget(resolveURI(cfg.URI))
+	if err != nil {
+		return nil, &rescue.InvalidError{Attribute: "uri", Msg: err.Error()}
+	}
+	b := &Backend{
+		target:       t,
+		locks:        map[golibvirt.UUID]*sync.Mutex{},
+		inflight:     map[golibvirt.UUID]rescue.State{},
+		acpiResend:   5 * time.Second,
+		pollInterval: 200 * time.Millisecond,
+	}
+	if _, err := b.client(ctx); err != nil {
+		return nil, err
+	}
+	return b, nil
+}
+
+// Name implements rescue.Backend.
+func (b *Backend) Name() string { return "libvirt" }
+
+// URI returns the connection URI in use, without its password.
+func (b *Backend) URI() string { return b.target.Display }
+
+// Close closes the connection to libvirtd.
+func (b *Backend) Close() error {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.conn == nil {
+		return nil
+	}
+	c := b.conn
+	b.conn = nil
+	if !c.IsConnected() {
+		return nil
+	}
+	if err := c.Disconnect(); err != nil {
+		return fmt.Errorf("close libvirt connection %s: %w", b.target.Display, err)
+	}
+	return nil
+}
+
+// client returns the connection, opening it (again) when there is none or it was lost.
+func (b *Backend) client(ctx context.Context) (*golibvirt.Libvirt, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.conn != nil && b.conn.IsConnected() {
+		return b.conn, nil
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	type result struct {
+		l   *golibvirt.Libvirt
+		err error
+	}
+	ch := make(chan result, 1)
+	go func() {
+		l := golibvirt.NewWithDialer(b.target.Dialer)
+		err := l.ConnectToURI(b.target.Remote)
+		ch <- result{l, err}
+	}()
+	select {
+	case r := <-ch:
+		if r.err != nil {
+			return nil, fmt.Errorf("connect to libvirt at %s: %w", b.target.Display, r.err)
+		}
+		b.conn = r.l
+		return r.l, nil
+	case <-ctx.Done():
+		go func() {
+			if r := <-ch; r.err == nil {
+				_ = r.l.Disconnect()
+			}
+		}()
+		return nil, fmt.Errorf("connect to libvirt at %s: %w", b.target.Display, ctx.Err())
+	}
+}
+
+// domainLock returns the mutex that serializes operations on one domain.
+func (b *Backend) domainLock(u golibvirt.UUID) *sync.Mutex {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	m, ok := b.locks[u]
+	if !ok {
+		m = &sync.Mutex{}
+		b.locks[u] = m
+	}
+	return m
+}
+
+// begin marks an operation in flight on a domain; the returned func ends it.
+func (b *Backend) begin(u golibvirt.UUID, s rescue.State) func() {
+	b.mu.Lock()
+	b.inflight[u] = s
+	b.mu.Unlock()
+	return func() {
+		b.mu.Lock()
+		delete(b.inflight, u)
+		b.mu.Unlock()
+	}
+}
+
+func (b *Backend) inflightState(u golibvirt.UUID) rescue.State {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.inflight[u]
+}
+
+// errCrash marks an error injected by afterStep: the operation stops without cleanup.
+type errCrash struct{ err error }
+
+func (e *errCrash) Error() string { return e.err.Error() }
+func (e *errCrash) Unwrap() error { return e.err }
+
+// step runs the test hook after a step.
+func (b *Backend) step(op, name string) error {
+	if b.afterStep == nil {
+		return nil
+	}
+	if err := b.afterStep(op, name); err != nil {
+		return &errCrash{err: err}
+	}
+	return nil
+}
+
+func isCrash(err error) bool {
+	var c *errCrash
+	return errors.As(err, &c)
+}
+
+// lverr returns the libvirt error in err, if any.
+func lverr(err error) (golibvirt.Error, bool) {
+	var e golibvirt.Error
+	if errors.As(err, &e) {
+		return e, true
+	}
+	return e, false
+}
+
+// isCode reports whether err is a libvirt error with one of the codes.
+func isCode(err error, codes ...golibvirt.ErrorNumber) bool {
+	e, ok := lverr(err)
+	if !ok {
+		return false
+	}
+	for _, c := range codes {
+		if e.Code == uint32(c) {
+			return true
+		}
+	}
+	return false
+}

@@ -1,0 +1,165 @@
+package libvirt
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	golibvirt "github.com/digitalocean/go-libvirt"
+	"github.com/google/uuid"
+
+	"github.com/rescue-labs/terraform-provider-rescue/internal/rescue"
+)
+
+// lookup finds a domain by UUID or by name.
+func lookup(l *golibvirt.Libvirt, id string) (golibvirt.Domain, error) {
+	if id == "" {
+		return golibvirt.Domain{}, &rescue.InvalidError{Attribute: "instance_id", Msg: "empty domain name or UUID"}
+	}
+	if u, err := uuid.Parse(id); err == nil {
+		d, err := l.DomainLookupByUUID(golibvirt.UUID(u))
+		if err == nil {
+			return d, nil
+		}
+		if !isCode(err, golibvirt.ErrNoDomain) {
+			return golibvirt.Domain{}, fmt.Errorf("look up domain %s: %w", id, err)
+		}
+		// A domain may be named like a UUID: try the name too.
+	}
+	d, err := l.DomainLookupByName(id)
+	if err != nil {
+		if isCode(err, golibvirt.ErrNoDomain) {
+			return golibvirt.Domain{}, &rescue.NotFoundError{What: "instance", ID: id, Msg: err.Error()}
+		}
+		return golibvirt.Domain{}, fmt.Errorf("look up domain %s: %w", id, err)
+	}
+	return d, nil
+}
+
+// notFound turns a "no domain" error (the domain vanished meanwhile) into a NotFoundError.
+func notFound(err error, id string) error {
+	if isCode(err, golibvirt.ErrNoDomain) {
+		return &rescue.NotFoundError{What: "instance", ID: id, Msg: err.Error()}
+	}
+	return err
+}
+
+func uuidString(u golibvirt.UUID) string { return uuid.UUID(u).String() }
+
+// domState reads the state of a domain.
+func domState(l *golibvirt.Libvirt, d golibvirt.Domain) (golibvirt.DomainState, error) {
+	s, _, err := l.DomainGetState(d, 0)
+	if err != nil {
+		return 0, fmt.Errorf("read state of domain %s: %w", d.Name, err)
+	}
+	return golibvirt.DomainState(s), nil
+}
+
+var stateNames = map[golibvirt.DomainState]string{
+	golibvirt.DomainNostate:     "no state",
+	golibvirt.DomainRunning:     "running",
+	golibvirt.DomainBlocked:     "blocked",
+	golibvirt.DomainPaused:      "paused",
+	golibvirt.DomainShutdown:    "shutting down",
+	golibvirt.DomainShutoff:     "shut off",
+	golibvirt.DomainCrashed:     "crashed",
+	golibvirt.DomainPmsuspended: "pmsuspended",
+}
+
+func stateName(s golibvirt.DomainState) string {
+	if n, ok := stateNames[s]; ok {
+		return n
+	}
+	return fmt.Sprintf("state %d", s)
+}
+
+// isActive reports whether a domain has a running QEMU (or test driver instance).
+func isActive(s golibvirt.DomainState) bool { return s != golibvirt.DomainShutoff }
+
+// powerOff stops a domain: ACPI power button (pressed again every acpiResend), then a forced
+// destroy once timeout has passed. It returns whether the guest went down by itself.
+func (b *Backend) powerOff(ctx context.Context, l *golibvirt.Libvirt, d golibvirt.Domain, timeout time.Duration) (bool, error) {
+	if timeout <= 0 {
+		timeout = DefaultShutdownTimeout
+	}
+	st, err := domState(l, d)
+	if err != nil {
+		return false, err
+	}
+	if st == golibvirt.DomainShutoff {
+		return true, nil
+	}
+	start := time.Now()
+	deadline := start.Add(timeout)
+	lastPress := time.Time{}
+	press := func() error {
+		lastPress = time.Now()
+		err := l.DomainShutdownFlags(d, golibvirt.DomainShutdownAcpiPowerBtn)
+		if err != nil && isCode(err, golibvirt.ErrInvalidArg, golibvirt.ErrNoSupport, golibvirt.ErrArgumentUnsupported) {
+			// The test driver rejects the ACPI flag ("unsupported flags (0x1)"): let the
+			// hypervisor pick its default method.
+			err = l.DomainShutdownFlags(d, golibvirt.DomainShutdownDefault)
+		}
+		if err != nil && isCode(err, golibvirt.ErrOperationInvalid) {
+			return nil // not running (any more)
+		}
+		if err != nil {
+			return fmt.Errorf("shut down domain %s: %w", d.Name, err)
+		}
+		return nil
+	}
+	if st != golibvirt.DomainPaused {
+		if err := press(); err != nil {
+			return false, err
+		}
+	}
+	for time.Now().Before(deadline) {
+		st, err := domState(l, d)
+		if err != nil {
+			return false, err
+		}
+		if st == golibvirt.DomainShutoff {
+			return true, nil
+		}
+		if st != golibvirt.DomainPaused && time.Since(lastPress) >= b.acpiResend {
+			if err := press(); err != nil {
+				return false, err
+			}
+		}
+		if err := sleep(ctx, min(b.pollInterval, time.Until(deadline))); err != nil {
+			return false, fmt.Errorf("waiting for domain %s to shut down: %w", d.Name, err)
+		}
+	}
+	if err := l.DomainDestroyFlags(d, golibvirt.DomainDestroyDefault); err != nil && !isCode(err, golibvirt.ErrOperationInvalid) {
+		return false, fmt.Errorf("force off domain %s after %s: %w", d.Name, timeout, err)
+	}
+	for i := 0; ; i++ {
+		st, err := domState(l, d)
+		if err != nil {
+			return false, err
+		}
+		if st == golibvirt.DomainShutoff {
+			return false, nil
+		}
+		if i >= 100 {
+			return false, fmt.Errorf("domain %s is %s after destroy", d.Name, stateName(st))
+		}
+		if err := sleep(ctx, 100*time.Millisecond); err != nil {
+			return false, err
+		}
+	}
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}

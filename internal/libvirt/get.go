@@ -1,0 +1,115 @@
+package libvirt
+
+import (
+	"context"
+	"fmt"
+
+	golibvirt "github.com/digitalocean/go-libvirt"
+
+	"github.com/rescue-labs/terraform-provider-rescue/internal/rescue"
+)
+
+// Status words of Get besides libvirt's state names.
+const (
+	// StatusRescued: the rescue guest runs (or was shut down from inside the rescue).
+	StatusRescued = "rescued"
+	// StatusIncomplete: a rescue stopped halfway (its process died); the journal keeps the
+	// original, and an unrescue (terraform destroy) restores it, or a new rescue rolls it back
+	// first.
+	StatusIncomplete = "rescue-incomplete"
+)
+
+// Get implements rescue.Backend. A domain without a journal is not in rescue (StateActive or
+// StateStopped). With a journal:
+//   - the running guest was started from the rescue definition, or the journal says rescued and
+//     the shut-off domain still has the rescue definition: StateRescued;
+//   - this Backend is rescuing or unrescuing the domain right now: StateRescuing/StateUnrescuing;
+//   - anything else is a rescue that stopped halfway: StateError with status rescue-incomplete,
+//     so that the engine unrescues it on delete (restoring the original) and a new rescue rolls
+//     it back before it starts.
+//
+// Device, Bus, Mode and ImageID come from the journal.
+func (b *Backend) Get(ctx context.Context, instanceID string) (*rescue.Instance, error) {
+	l, err := b.client(ctx)
+	if err != nil {
+		return nil, err
+	}
+	d, err := lookup(l, instanceID)
+	if err != nil {
+		return nil, err
+	}
+	inst := &rescue.Instance{ID: instanceID, Name: d.Name}
+	if s := b.inflightState(d.UUID); s != "" {
+		inst.State, inst.Status = s, string(s)
+		return inst, nil
+	}
+	j, err := readJournal(l, d)
+	if err != nil {
+		return nil, notFound(err, instanceID)
+	}
+	if j == nil {
+		state, err := domState(l, d)
+		if err != nil {
+			return nil, notFound(err, instanceID)
+		}
+		inst.Status = stateName(state)
+		switch state {
+		case golibvirt.DomainRunning, golibvirt.DomainBlocked:
+			inst.State = rescue.StateActive
+		case golibvirt.DomainShutoff:
+			inst.State = rescue.StateStopped
+		case golibvirt.DomainCrashed:
+			inst.State, inst.Fault = rescue.StateError, "the domain crashed"
+		default:
+			inst.State = rescue.StateOther
+		}
+		return inst, nil
+	}
+	c, err := b.classify(l, d, j)
+	if err != nil {
+		return nil, notFound(err, instanceID)
+	}
+	inst.State, inst.Status, inst.Fault = c.State, c.Status, c.Fault
+	inst.ImageID, inst.Device, inst.Bus, inst.Mode = j.Image, j.Device, j.Bus, rescue.Mode(j.Mode)
+	return inst, nil
+}
+
+// classification is what a journal and the domain say together.
+type classification struct {
+	State  rescue.State
+	Status string
+	Fault  string
+}
+
+// classify decides whether a domain with a journal is in rescue or in a rescue that stopped
+// halfway.
+func (b *Backend) classify(l *golibvirt.Libvirt, d golibvirt.Domain, j *journal) (classification, error) {
+	state, err := domState(l, d)
+	if err != nil {
+		return classification{}, err
+	}
+	if isActive(state) {
+		live, err := runsRescue(l, d, j)
+		if err != nil {
+			return classification{}, err
+		}
+		if live {
+			return classification{State: rescue.StateRescued, Status: StatusRescued}, nil
+		}
+	} else if j.State == stateRescued {
+		def, err := definesRescue(l, d, j)
+		if err != nil {
+			return classification{}, err
+		}
+		if def {
+			return classification{State: rescue.StateRescued, Status: StatusRescued + " (shut off)"}, nil
+		}
+	}
+	return classification{
+		State:  rescue.StateError,
+		Status: StatusIncomplete,
+		Fault: fmt.Sprintf("a rescue of domain %s started at %s stopped halfway (journal state %s, domain %s); "+
+			"the original definition is kept in the journal: unrescue (terraform destroy) restores it, and a new rescue rolls it back first",
+			d.Name, j.Started, j.State, stateName(state)),
+	}, nil
+}

@@ -1,0 +1,270 @@
+package libvirt
+
+import (
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/xml"
+	"fmt"
+	"time"
+
+	golibvirt "github.com/digitalocean/go-libvirt"
+	"github.com/google/uuid"
+	"libvirt.org/go/libvirtxml"
+)
+
+// The journal: before anything changes, the original definition and what the rescue is about
+// to create are stored in the domain's own <metadata>, in our namespace, in the persistent
+// definition (AFFECT_CONFIG). It lives on the host (etc/libvirt/qemu/<name>.xml), so any
+// process can unrescue after a crash of the provider or a restart of libvirtd.
+//
+// Domain metadata is readable by read-only connections (virsh -r dumpxml), but the original is
+// fetched with VIR_DOMAIN_XML_SECURE and may hold secrets (graphics passwords). So the original
+// is encrypted with AES-256-GCM under a random key kept in a libvirt secret object (private='no'
+// so that read-write connections can read it back; read-only connections are refused
+// virSecretGetValue). The secret has a UUID derived from the domain's UUID, so a leftover one is
+// found and replaced. Drivers without a secret driver (the test driver) get the original in
+// plain text, and only when it has no secrets at all (the secure and the normal XML are equal);
+// otherwise the rescue is refused before any change.
+const (
+	// MetadataNamespace is the XML namespace of the journal in the domain's <metadata>.
+	MetadataNamespace = "https://rescue-labs.dev/terraform-provider-rescue/v1"
+	metadataPrefix    = "rescue"
+)
+
+// Journal states.
+const (
+	// statePreparing: journal written, the rescue definition may or may not be defined yet and
+	// the guest may still run its original definition.
+	statePreparing = "preparing"
+	// stateRescued: the rescue definition was started.
+	stateRescued = "rescued"
+)
+
+// journal is the record in the domain's metadata.
+type journal struct {
+	XMLName xml.Name `xml:"rescue"`
+	// Version of the record format.
+	Version int `xml:"version,attr"`
+	// State is preparing or rescued.
+	State string `xml:"state,attr"`
+	// Started is when the rescue began (RFC 3339).
+	Started string `xml:"started,attr,omitempty"`
+	// Mode, Device, Bus are the rescue in effect.
+	Mode   string `xml:"mode,attr"`
+	Device string `xml:"device,attr,omitempty"`
+	Bus    string `xml:"bus,attr,omitempty"`
+	// Image is the rescue image as requested or resolved (path or pool/volume).
+	Image string `xml:"image,attr,omitempty"`
+	// ShutdownTimeout is the clean-shutdown time (Go duration) also used at unrescue.
+	ShutdownTimeout string `xml:"shutdown-timeout,attr,omitempty"`
+	// WasRunning says whether the domain ran when the rescue began.
+	WasRunning bool `xml:"was-running,attr"`
+	// Overlay is the copy-on-write overlay of the rescue image the rescue guest boots.
+	Overlay *journalVolume `xml:"overlay,omitempty"`
+	// ConfigDrive is the config drive volume, when a password was given.
+	ConfigDrive *journalVolume `xml:"config-drive,omitempty"`
+	// Original is the original inactive, secure domain XML.
+	Original journalOriginal `xml:"original"`
+}
+
+// journalVolume names a volume the rescue created.
+type journalVolume struct {
+	Pool string `xml:"pool,attr"`
+	Name string `xml:"name,attr"`
+	Path string `xml:"path,attr"`
+	// PoolDir is the directory of a transient pool the backend made for it, if any.
+	PoolDir string `xml:"pool-dir,attr,omitempty"`
+}
+
+// journalOriginal is the original definition, plain or sealed.
+type journalOriginal struct {
+	// Encoding is "plain" or "aes-256-gcm".
+	Encoding string `xml:"encoding,attr"`
+	// Secret is the UUID of the libvirt secret holding the key (aes-256-gcm).
+	Secret string `xml:"secret,attr,omitempty"`
+	// Nonce is the GCM nonce, base64.
+	Nonce string `xml:"nonce,attr,omitempty"`
+	// Data is the XML (plain) or the base64 ciphertext.
+	Data string `xml:",chardata"`
+}
+
+func (j *journal) shutdownTimeout() time.Duration {
+	if d, err := time.ParseDuration(j.ShutdownTimeout); err == nil && d > 0 {
+		return d
+	}
+	return DefaultShutdownTimeout
+}
+
+// readJournal reads the journal from the persistent definition; nil when there is none.
+func readJournal(l *golibvirt.Libvirt, d golibvirt.Domain) (*journal, error) {
+	s, err := l.DomainGetMetadata(d, int32(golibvirt.DomainMetadataElement), golibvirt.OptString{MetadataNamespace}, golibvirt.DomainAffectConfig)
+	if err != nil {
+		if isCode(err, golibvirt.ErrNoDomainMetadata) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("read rescue journal of domain %s: %w", d.Name, err)
+	}
+	var j journal
+	if err := xml.Unmarshal([]byte(s), &j); err != nil {
+		return nil, fmt.Errorf("parse rescue journal of domain %s: %w", d.Name, err)
+	}
+	return &j, nil
+}
+
+// writeJournal stores the journal in the persistent definition.
+func writeJournal(l *golibvirt.Libvirt, d golibvirt.Domain, j *journal) error {
+	j.Version = 1
+	buf, err := xml.Marshal(j)
+	if err != nil {
+		return fmt.Errorf("encode rescue journal: %w", err)
+	}
+	err = l.DomainSetMetadata(d, int32(golibvirt.DomainMetadataElement), golibvirt.OptString{string(buf)},
+		golibvirt.OptString{metadataPrefix}, golibvirt.OptString{MetadataNamespace}, golibvirt.DomainAffectConfig)
+	if err != nil {
+		return fmt.Errorf("write rescue journal of domain %s: %w", d.Name, err)
+	}
+	return nil
+}
+
+// secretNamespace derives the UUID of the key secret of a domain.
+var secretNamespace = uuid.MustParse("6f0f7a52-2b7e-5d8e-9a57-2f1d8f0c4e31")
+
+// keySecretUUID is the UUID of the libvirt secret that holds a domain's journal key.
+func keySecretUUID(dom golibvirt.UUID) uuid.UUID {
+	return uuid.NewSHA1(secretNamespace, dom[:])
+}
+
+// errNoSecretDriver says the connection's driver has no secret driver.
+var errNoSecretDriver = fmt.Errorf("no secret driver")
+
+// storeKey creates (or replaces) the domain's key secret with a fresh random key.
+func storeKey(l *golibvirt.Libvirt, d golibvirt.Domain) (uuid.UUID, []byte, error) {
+	id := keySecretUUID(d.UUID)
+	def := libvirtxml.Secret{
+		Ephemeral:   "no",
+		Private:     "no",
+		UUID:        id.String(),
+		Description: fmt.Sprintf("terraform-provider-rescue: key of the rescue journal of domain %s (%s)", d.Name, uuidString(d.UUID)),
+	}
+	x, err := def.Marshal()
+	if err != nil {
+		return id, nil, fmt.Errorf("encode secret: %w", err)
+	}
+	s, err := l.SecretDefineXML(x, 0)
+	if err != nil {
+		if isCode(err, golibvirt.ErrNoSupport) {
+			return id, nil, errNoSecretDriver
+		}
+		return id, nil, fmt.Errorf("define the journal key secret of domain %s: %w", d.Name, err)
+	}
+	key := make([]byte, 32)
+	if _, err := rand.Read(key); err != nil {
+		return id, nil, fmt.Errorf("make key: %w", err)
+	}
+	if err := l.SecretSetValue(s, key, 0); err != nil {
+		return id, nil, fmt.Errorf("set the journal key of domain %s: %w", d.Name, err)
+	}
+	return id, key, nil
+}
+
+// loadKey reads a journal key back.
+func loadKey(l *golibvirt.Libvirt, id string) ([]byte, error) {
+	u, err := uuid.Parse(id)
+	if err != nil {
+		return nil, fmt.Errorf("journal key secret %q: %w", id, err)
+	}
+	s, err := l.SecretLookupByUUID(golibvirt.UUID(u))
+	if err != nil {
+		return nil, fmt.Errorf("look up journal key secret %s: %w", id, err)
+	}
+	v, err := l.SecretGetValue(s, 0)
+	if err != nil {
+		return nil, fmt.Errorf("read journal key secret %s: %w", id, err)
+	}
+	return v, nil
+}
+
+// deleteKey removes the domain's key secret, if any.
+func deleteKey(l *golibvirt.Libvirt, dom golibvirt.UUID) error {
+	s, err := l.SecretLookupByUUID(golibvirt.UUID(keySecretUUID(dom)))
+	if err != nil {
+		if isCode(err, golibvirt.ErrNoSecret, golibvirt.ErrNoSupport) {
+			return nil
+		}
+		return fmt.Errorf("look up journal key secret: %w", err)
+	}
+	if err := l.SecretUndefine(s); err != nil && !isCode(err, golibvirt.ErrNoSecret) {
+		return fmt.Errorf("delete journal key secret: %w", err)
+	}
+	return nil
+}
+
+// seal stores the original in the journal, encrypted when a key is given.
+func seal(j *journal, original string, key []byte, secret string, dom golibvirt.UUID) error {
+	if key == nil {
+		j.Original = journalOriginal{Encoding: "plain", Data: original}
+		return nil
+	}
+	gcm, err := newGCM(key)
+	if err != nil {
+		return err
+	}
+	nonce := make([]byte, gcm.NonceSize())
+	if _, err := rand.Read(nonce); err != nil {
+		return fmt.Errorf("make nonce: %w", err)
+	}
+	ct := gcm.Seal(nil, nonce, []byte(original), dom[:])
+	j.Original = journalOriginal{
+		Encoding: "aes-256-gcm",
+		Secret:   secret,
+		Nonce:    base64.StdEncoding.EncodeToString(nonce),
+		Data:     base64.StdEncoding.EncodeToString(ct),
+	}
+	return nil
+}
+
+// unseal returns the original definition from the journal.
+func unseal(l *golibvirt.Libvirt, j *journal, dom golibvirt.UUID) (string, error) {
+	switch j.Original.Encoding {
+	case "plain":
+		return j.Original.Data, nil
+	case "aes-256-gcm":
+	default:
+		return "", fmt.Errorf("rescue journal: unknown encoding %q of the original definition", j.Original.Encoding)
+	}
+	key, err := loadKey(l, j.Original.Secret)
+	if err != nil {
+		return "", err
+	}
+	gcm, err := newGCM(key)
+	if err != nil {
+		return "", err
+	}
+	nonce, err := base64.StdEncoding.DecodeString(j.Original.Nonce)
+	if err != nil {
+		return "", fmt.Errorf("rescue journal: nonce: %w", err)
+	}
+	ct, err := base64.StdEncoding.DecodeString(j.Original.Data)
+	if err != nil {
+		return "", fmt.Errorf("rescue journal: original: %w", err)
+	}
+	pt, err := gcm.Open(nil, nonce, ct, dom[:])
+	if err != nil {
+		return "", fmt.Errorf("rescue journal: decrypt the original definition: %w", err)
+	}
+	return string(pt), nil
+}
+
+func newGCM(key []byte) (cipher.AEAD, error) {
+	blk, err := aes.NewCipher(key)
+	if err != nil {
+		return nil, fmt.Errorf("journal key: %w", err)
+	}
+	g, err := cipher.NewGCM(blk)
+	if err != nil {
+		return nil, fmt.Errorf("journal key: %w", err)
+	}
+	return g, nil
+}

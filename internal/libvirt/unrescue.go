@@ -1,0 +1,160 @@
+package libvirt
+
+import (
+	"context"
+	"fmt"
+
+	golibvirt "github.com/digitalocean/go-libvirt"
+
+	"github.com/rescue-labs/terraform-provider-rescue/internal/libvirt/domxml"
+	"github.com/rescue-labs/terraform-provider-rescue/internal/rescue"
+)
+
+// Steps of an unrescue, in order (the test hook afterStep sees these names with op "unrescue").
+const (
+	stepUnShutdown = "shutdown" // the rescue guest is shut off (only when it ran)
+	stepUnVolumes  = "volumes"  // overlay and config drive are removed
+	stepUnDefine   = "define"   // the original definition is back (the journal is gone with it)
+	stepUnSecret   = "secret"   // the journal key secret is removed
+	stepUnStart    = "start"    // the original definition runs
+)
+
+// UnrescueSteps lists the steps of an unrescue in order, for tests that stop after each one.
+var UnrescueSteps = []string{stepUnShutdown, stepUnVolumes, stepUnDefine, stepUnSecret, stepUnStart}
+
+// Unrescue implements rescue.Backend. It needs nothing but the journal on the host, so any
+// process can do it, after a crash of the rescuing process at any step or a libvirtd restart:
+// the rescue guest is shut down cleanly (forced off after the shutdown timeout given at rescue),
+// the overlay and config drive are removed, the original definition is defined again exactly as
+// it was, and the domain is started. It is idempotent: an unrescue that was itself interrupted
+// is finished by the next one. A domain without a journal is left alone.
+func (b *Backend) Unrescue(ctx context.Context, instanceID string) error {
+	l, err := b.client(ctx)
+	if err != nil {
+		return err
+	}
+	d, err := lookup(l, instanceID)
+	if err != nil {
+		return err
+	}
+	mu := b.domainLock(d.UUID)
+	mu.Lock()
+	defer mu.Unlock()
+	defer b.begin(d.UUID, rescue.StateUnrescuing)()
+	j, err := readJournal(l, d)
+	if err != nil {
+		return notFound(err, instanceID)
+	}
+	if j == nil {
+		// Not in rescue. A key secret left by a rescue that stopped right after making it
+		// is of no use any more.
+		_ = deleteKey(l, d.UUID)
+		return nil
+	}
+	if err := b.unrescue(ctx, l, d, j, true); err != nil {
+		if isCrash(err) {
+			return err
+		}
+		return notFound(err, instanceID)
+	}
+	return nil
+}
+
+// unrescue restores the original definition recorded in j. With restart, the domain is started
+// afterwards when the rescue guest ran or the domain ran before the rescue (Nova leaves an
+// unrescued instance running); a rescue that never took effect on a shut-off domain leaves it
+// shut off.
+func (b *Backend) unrescue(ctx context.Context, l *golibvirt.Libvirt, d golibvirt.Domain, j *journal, restart bool) error {
+	original, err := unseal(l, j, d.UUID)
+	if err != nil {
+		return &rescue.FailedError{Op: "unrescue", InstanceID: d.Name, Reason: "cannot read the original definition from the rescue journal: " + err.Error()}
+	}
+	state, err := domState(l, d)
+	if err != nil {
+		return err
+	}
+	running := isActive(state)
+	liveRescue := false
+	if running {
+		if liveRescue, err = runsRescue(l, d, j); err != nil {
+			return err
+		}
+	}
+	ranRescue := liveRescue || j.State == stateRescued
+	if liveRescue {
+		if _, err := b.powerOff(ctx, l, d, j.shutdownTimeout()); err != nil {
+			return err
+		}
+		running = false
+	}
+	if err := b.step("unrescue", stepUnShutdown); err != nil {
+		return err
+	}
+	if err := deleteVolume(l, j.ConfigDrive); err != nil {
+		return err
+	}
+	if err := deleteVolume(l, j.Overlay); err != nil {
+		return err
+	}
+	if err := b.step("unrescue", stepUnVolumes); err != nil {
+		return err
+	}
+	if _, err := l.DomainDefineXMLFlags(original, 0); err != nil {
+		return fmt.Errorf("define the original definition of domain %s again: %w", d.Name, err)
+	}
+	if err := b.step("unrescue", stepUnDefine); err != nil {
+		return err
+	}
+	if j.Original.Encoding != "plain" {
+		if err := deleteKey(l, d.UUID); err != nil {
+			return err
+		}
+	}
+	if err := b.step("unrescue", stepUnSecret); err != nil {
+		return err
+	}
+	if restart && !running && (ranRescue || j.WasRunning) {
+		if err := l.DomainCreate(d); err != nil && !isCode(err, golibvirt.ErrOperationInvalid) {
+			return fmt.Errorf("start domain %s on its original definition: %w", d.Name, err)
+		}
+	}
+	return b.step("unrescue", stepUnStart)
+}
+
+// runsRescue reports whether the running domain was started from the rescue definition: its
+// live definition has the rescue overlay among its disks.
+func runsRescue(l *golibvirt.Libvirt, d golibvirt.Domain, j *journal) (bool, error) {
+	if j.Overlay == nil || j.Overlay.Path == "" {
+		return false, nil
+	}
+	live, err := l.DomainGetXMLDesc(d, 0)
+	if err != nil {
+		return false, fmt.Errorf("read live definition of domain %s: %w", d.Name, err)
+	}
+	return hasDisk(live, j.Overlay.Path)
+}
+
+// definesRescue reports whether the persistent definition is the rescue definition.
+func definesRescue(l *golibvirt.Libvirt, d golibvirt.Domain, j *journal) (bool, error) {
+	if j.Overlay == nil || j.Overlay.Path == "" {
+		return false, nil
+	}
+	x, err := l.DomainGetXMLDesc(d, golibvirt.DomainXMLInactive)
+	if err != nil {
+		return false, fmt.Errorf("read definition of domain %s: %w", d.Name, err)
+	}
+	return hasDisk(x, j.Overlay.Path)
+}
+
+func hasDisk(domainXML, path string) (bool, error) {
+	disks, err := domxml.Summary(domainXML)
+	if err != nil {
+		return false, fmt.Errorf("read disks: %w", err)
+	}
+	for _, dk := range disks {
+		if dk.File == path {
+			return true, nil
+		}
+	}
+	return false, nil
+}

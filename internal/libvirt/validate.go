@@ -1,0 +1,165 @@
+package libvirt
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+
+	golibvirt "github.com/digitalocean/go-libvirt"
+
+	"github.com/rescue-labs/terraform-provider-rescue/internal/libvirt/domxml"
+	"github.com/rescue-labs/terraform-provider-rescue/internal/rescue"
+)
+
+// plan is a validated request with everything resolved.
+type plan struct {
+	rescue.Plan
+	Image *image
+}
+
+// Validate implements rescue.Backend: it checks, before any change, that the domain exists,
+// that device and bus are valid values and that the host supports the pair for this domain
+// (its domain capabilities and the known rules), and that the rescue image exists (or, without
+// image_id, that the root disk has a backing image).
+func (b *Backend) Validate(ctx context.Context, req rescue.Request) (rescue.Plan, error) {
+	l, err := b.client(ctx)
+	if err != nil {
+		return rescue.Plan{}, err
+	}
+	d, err := lookup(l, req.InstanceID)
+	if err != nil {
+		return rescue.Plan{}, err
+	}
+	orig, err := l.DomainGetXMLDesc(d, golibvirt.DomainXMLInactive)
+	if err != nil {
+		return rescue.Plan{}, fmt.Errorf("read definition of domain %s: %w", d.Name, notFound(err, req.InstanceID))
+	}
+	p, err := b.validate(l, d, orig, req)
+	if err != nil {
+		return rescue.Plan{}, err
+	}
+	return p.Plan, nil
+}
+
+// validateValues checks the request's values without a connection.
+func validateValues(req rescue.Request) error {
+	if req.Device != "" && !slices.Contains(rescue.Devices, req.Device) {
+		return &rescue.InvalidError{Attribute: "device", Msg: fmt.Sprintf("%q is not a device type; use one of %s", req.Device, strings.Join(rescue.Devices, ", "))}
+	}
+	if req.Bus != "" && !slices.Contains(rescue.Buses, req.Bus) {
+		return &rescue.InvalidError{Attribute: "bus", Msg: fmt.Sprintf("%q is not a bus; use one of %s", req.Bus, strings.Join(rescue.Buses, ", "))}
+	}
+	if req.ShutdownTimeout < 0 {
+		return &rescue.InvalidError{Attribute: "shutdown_timeout", Msg: fmt.Sprintf("%s is negative", req.ShutdownTimeout)}
+	}
+	return nil
+}
+
+// validate resolves a request against the domain's definition orig and the host.
+func (b *Backend) validate(l *golibvirt.Libvirt, d golibvirt.Domain, orig string, req rescue.Request) (*plan, error) {
+	if err := validateValues(req); err != nil {
+		return nil, err
+	}
+	p := &plan{Plan: rescue.Plan{Mode: rescue.ModeLegacy}}
+	if req.Device != "" || req.Bus != "" {
+		m, host, err := hostInfo(l, orig)
+		if err != nil {
+			return nil, err
+		}
+		device, bus := domxml.ResolveDeviceBus(req.Device, req.Bus, m)
+		if err := domxml.CheckDeviceBus(device, bus, host); err != nil {
+			return nil, err
+		}
+		p.Device, p.Bus, p.Mode = device, bus, rescue.ModeStable
+		if req.Device == "" || req.Bus == "" {
+			p.Warnings = append(p.Warnings, fmt.Sprintf("rescue device %s on bus %s (completed from the host's defaults)", device, bus))
+		}
+	}
+	spec := req.ImageID
+	if spec == "" {
+		var err error
+		spec, err = defaultImage(l, orig, d.Name)
+		if err != nil {
+			return nil, err
+		}
+		p.Warnings = append(p.Warnings, fmt.Sprintf("image_id not set: the rescue image is %s, the backing image of the root disk", spec))
+	}
+	img, err := resolveImage(l, spec)
+	if err != nil {
+		return nil, err
+	}
+	p.Image = img
+	return p, nil
+}
+
+// hostInfo reads the host's disk capabilities for the domain's emulator, arch, machine and
+// type. A driver without domain capabilities (the test driver) gives a HostInfo with unknown
+// buses and devices: only the fixed rules apply then.
+func hostInfo(l *golibvirt.Libvirt, orig string) (domxml.MachineInfo, domxml.HostInfo, error) {
+	m, err := domxml.Machine(orig)
+	if err != nil {
+		return m, domxml.HostInfo{}, fmt.Errorf("read machine of domain: %w", err)
+	}
+	opt := func(s string) golibvirt.OptString {
+		if s == "" {
+			return nil
+		}
+		return golibvirt.OptString{s}
+	}
+	caps, err := l.ConnectGetDomainCapabilities(opt(m.Emulator), opt(m.Arch), opt(m.Machine), opt(m.DomainType), 0)
+	if err != nil {
+		if isCode(err, golibvirt.ErrNoSupport) {
+			return m, domxml.HostInfo{DomainType: m.DomainType, Arch: m.Arch, Machine: m.Machine}, nil
+		}
+		return m, domxml.HostInfo{}, fmt.Errorf("read the host's domain capabilities for %s/%s/%s: %w", m.DomainType, m.Arch, m.Machine, err)
+	}
+	h, err := domxml.ParseHostInfo(caps)
+	if err != nil {
+		return m, domxml.HostInfo{}, fmt.Errorf("parse the host's domain capabilities: %w", err)
+	}
+	if h.Machine == "" {
+		h.Machine = m.Machine
+	}
+	return m, h, nil
+}
+
+// defaultImage is the rescue image when image_id is not set: the backing image of the root
+// disk, from the domain XML's <backingStore> or else from the storage volume.
+func defaultImage(l *golibvirt.Libvirt, orig, name string) (string, error) {
+	root, err := domxml.RootDisk(orig)
+	if err != nil {
+		return "", &rescue.InvalidError{Attribute: "image_id", Msg: fmt.Sprintf("domain %s has no root disk to take a rescue image from (%v); set image_id", name, err)}
+	}
+	for _, bk := range root.Backing {
+		if bk.Path != "" && strings.HasPrefix(bk.Path, "/") {
+			return bk.Path, nil
+		}
+	}
+	var vol golibvirt.StorageVol
+	switch {
+	case root.Pool != "" && root.Volume != "":
+		p, err := l.StoragePoolLookupByName(root.Pool)
+		if err == nil {
+			vol, err = l.StorageVolLookupByName(p, root.Volume)
+		}
+		if err != nil {
+			return "", &rescue.InvalidError{Attribute: "image_id", Msg: fmt.Sprintf("cannot read the root disk %s of domain %s to find its backing image (%v); set image_id", root.Target, name, err)}
+		}
+	case root.File != "" && root.Type != "network":
+		vol, _, err = volumeByPath(l, root.File)
+		if err != nil {
+			return "", &rescue.InvalidError{Attribute: "image_id", Msg: fmt.Sprintf("cannot read the root disk %s of domain %s to find its backing image (%v); set image_id", root.File, name, err)}
+		}
+	default:
+		return "", &rescue.InvalidError{Attribute: "image_id", Msg: fmt.Sprintf("the root disk %s of domain %s is not a file or a storage volume, so it has no backing image to rescue from; set image_id", root.Target, name)}
+	}
+	bk, err := backingOf(l, vol)
+	if err != nil {
+		return "", err
+	}
+	if bk == "" {
+		return "", &rescue.InvalidError{Attribute: "image_id", Msg: fmt.Sprintf("the root disk %s of domain %s has no backing image; set image_id to a rescue image (a file path on the host or pool/volume)", root.String(), name)}
+	}
+	return bk, nil
+}
