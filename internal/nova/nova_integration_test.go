@@ -1,0 +1,495 @@
+package nova_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/http/httputil"
+	"net/url"
+	"os"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/rescue-labs/terraform-provider-rescue/internal/acctest"
+	"github.com/rescue-labs/terraform-provider-rescue/internal/nova"
+	"github.com/rescue-labs/terraform-provider-rescue/internal/rescue"
+)
+
+func TestMain(m *testing.M) { os.Exit(acctest.RunMain(m)) }
+
+// osVars are cleared by clearOSEnv so that the developer's own cloud settings cannot leak
+// into a test.
+var osVars = []string{
+	"OS_CLOUD", "OS_AUTH_URL", "OS_REGION_NAME", "OS_USERNAME", "OS_USER_ID", "OS_PASSWORD",
+	"OS_TENANT_NAME", "OS_PROJECT_NAME", "OS_TENANT_ID", "OS_PROJECT_ID", "OS_USER_DOMAIN_NAME",
+	"OS_USER_DOMAIN_ID", "OS_PROJECT_DOMAIN_NAME", "OS_PROJECT_DOMAIN_ID", "OS_DOMAIN_NAME",
+	"OS_DOMAIN_ID", "OS_DEFAULT_DOMAIN", "OS_APPLICATION_CREDENTIAL_ID", "OS_APPLICATION_CREDENTIAL_NAME",
+	"OS_APPLICATION_CREDENTIAL_SECRET", "OS_TOKEN", "OS_AUTH_TOKEN", "OS_INSECURE", "OS_CACERT",
+	"OS_CERT", "OS_KEY", "OS_ENDPOINT_TYPE", "OS_INTERFACE", "OS_MAX_RETRIES", "OS_ALLOW_REAUTH",
+	"OS_CLIENT_CONFIG_FILE",
+}
+
+func clearOSEnv(t *testing.T) {
+	t.Helper()
+	for _, v := range osVars {
+		t.Setenv(v, "")
+	}
+}
+
+func ctx(t *testing.T) context.Context {
+	t.Helper()
+	c, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	t.Cleanup(cancel)
+	return c
+}
+
+// backendFor connects to a noauth2 Nova of the harness: token plus endpoint_overrides, no
+// Keystone.
+func backendFor(t *testing.T, n *acctest.Nova, computeURL string) *nova.Backend {
+	t.Helper()
+	if computeURL == "" {
+		computeURL = n.ComputeURL
+	}
+	b, err := nova.New(ctx(t), nova.Config{
+		Token:             n.Token,
+		EndpointOverrides: map[string]string{"compute": computeURL, "image": n.ImageURL},
+	})
+	if err != nil {
+		t.Fatalf("nova.New: %v", err)
+	}
+	t.Cleanup(func() { _ = b.Close() })
+	return b
+}
+
+func wantInvalid(t *testing.T, err error, attr string, contains ...string) {
+	t.Helper()
+	var inv *rescue.InvalidError
+	if !errors.As(err, &inv) {
+		t.Fatalf("got %v (%T), want *rescue.InvalidError for %s", err, err, attr)
+	}
+	if inv.Attribute != attr {
+		t.Fatalf("attribute %q, want %q (%v)", inv.Attribute, attr, err)
+	}
+	for _, c := range contains {
+		if !strings.Contains(inv.Msg, c) {
+			t.Fatalf("message %q does not contain %q", inv.Msg, c)
+		}
+	}
+}
+
+func TestIntegrationValidate(t *testing.T) {
+	clearOSEnv(t)
+	n := acctest.StartNovaT(t)
+	b := backendFor(t, n, "")
+	c := ctx(t)
+	plain := n.CreateServer(t, acctest.ServerOpts{})
+
+	_, err := b.Validate(c, rescue.Request{InstanceID: "web-1"})
+	wantInvalid(t, err, "instance_id", "web-1")
+	_, err = b.Validate(c, rescue.Request{InstanceID: plain, ImageID: "not-a-uuid"})
+	wantInvalid(t, err, "image_id", "not-a-uuid")
+	_, err = b.Validate(c, rescue.Request{InstanceID: plain, ShutdownTimeout: time.Minute})
+	wantInvalid(t, err, "shutdown_timeout", "shutdown_timeout", "os_shutdown_timeout")
+	_, err = b.Validate(c, rescue.Request{InstanceID: plain, Device: "tape"})
+	wantInvalid(t, err, "device", "tape")
+	_, err = b.Validate(c, rescue.Request{InstanceID: plain, Bus: "pci"})
+	wantInvalid(t, err, "bus", "pci")
+
+	missing := "00000000-0000-4000-8000-000000000000"
+	_, err = b.Validate(c, rescue.Request{InstanceID: missing})
+	var nf *rescue.NotFoundError
+	if !errors.As(err, &nf) || nf.What != "instance" || !strings.Contains(nf.Msg, "could not be found") {
+		t.Fatalf("missing server: %v", err)
+	}
+	_, err = b.Validate(c, rescue.Request{InstanceID: plain, ImageID: missing})
+	if !errors.As(err, &nf) || nf.What != "image" || nf.ID != missing {
+		t.Fatalf("missing image: %v", err)
+	}
+
+	// The server's own image has no hw_rescue_*: legacy.
+	plan, err := b.Validate(c, rescue.Request{InstanceID: plain})
+	if err != nil || plan.Mode != rescue.ModeLegacy || plan.Device != "" || plan.Bus != "" {
+		t.Fatalf("own image: %+v, %v", plan, err)
+	}
+	// The rescue image's properties are read when device/bus are omitted.
+	plan, err = b.Validate(c, rescue.Request{InstanceID: plain, ImageID: acctest.RescueImageID})
+	if err != nil || plan.Mode != rescue.ModeStable || plan.Device != "cdrom" || plan.Bus != "scsi" {
+		t.Fatalf("rescue image: %+v, %v", plan, err)
+	}
+	// Given values that match are fine.
+	plan, err = b.Validate(c, rescue.Request{InstanceID: plain, ImageID: acctest.RescueImageID, Device: "cdrom", Bus: "scsi"})
+	if err != nil || plan.Device != "cdrom" || plan.Bus != "scsi" {
+		t.Fatalf("matching device/bus: %+v, %v", plan, err)
+	}
+	// Mismatch and missing properties name the fix.
+	_, err = b.Validate(c, rescue.Request{InstanceID: plain, ImageID: acctest.RescueImageID, Device: "disk"})
+	wantInvalid(t, err, "device", "hw_rescue_device=cdrom",
+		"openstack image set --property hw_rescue_device=disk "+acctest.RescueImageID)
+	_, err = b.Validate(c, rescue.Request{InstanceID: plain, ImageID: acctest.RescueImageID, Bus: "virtio"})
+	wantInvalid(t, err, "bus", "openstack image set --property hw_rescue_bus=virtio "+acctest.RescueImageID)
+	_, err = b.Validate(c, rescue.Request{InstanceID: plain, Bus: "usb"})
+	wantInvalid(t, err, "bus", "no hw_rescue_bus", "openstack image set --property hw_rescue_bus=usb "+acctest.PlainImageID)
+
+	// A fresh image with only one property.
+	img := n.CreateImage(t, "validate-disk-only", map[string]string{"hw_rescue_device": "disk"})
+	plan, err = b.Validate(c, rescue.Request{InstanceID: plain, ImageID: img})
+	if err != nil || plan.Mode != rescue.ModeStable || plan.Device != "disk" || plan.Bus != "" {
+		t.Fatalf("disk-only image: %+v, %v", plan, err)
+	}
+
+	// Unknown at plan time: validate the rest.
+	plan, err = b.Validate(c, rescue.Request{ImageID: acctest.RescueImageID})
+	if err != nil || plan.Device != "cdrom" || plan.Mode != rescue.ModeStable {
+		t.Fatalf("instance unknown: %+v, %v", plan, err)
+	}
+	plan, err = b.Validate(c, rescue.Request{Device: "cdrom"})
+	if err != nil || plan.Mode != "" || plan.Device != "cdrom" {
+		t.Fatalf("all unknown: %+v, %v", plan, err)
+	}
+	_, err = b.Validate(c, rescue.Request{ImageID: acctest.RescueImageID, Device: "floppy"})
+	wantInvalid(t, err, "device", "hw_rescue_device=cdrom")
+
+	use, max, err := b.Microversion(c)
+	if err != nil || use != "2.87" || max == "" {
+		t.Fatalf("microversion %q (max %q): %v", use, max, err)
+	}
+}
+
+func TestIntegrationRescueUnrescue(t *testing.T) {
+	clearOSEnv(t)
+	n := acctest.StartNovaT(t)
+	b := backendFor(t, n, "")
+	e := rescue.NewEngine(b)
+	c := ctx(t)
+	// A 1 s driver delay: the engine sees rescuing/unrescuing before the end state.
+	id := n.CreateServer(t, acctest.ServerOpts{Metadata: map[string]string{
+		acctest.MetaRescueDelay: "1", acctest.MetaUnrescueDelay: "1"}})
+
+	res, inst, err := e.Rescue(c, rescue.Request{InstanceID: id, ImageID: acctest.RescueImageID, AdminPass: "MyRescuePass1"})
+	if err != nil {
+		t.Fatalf("rescue: %v", err)
+	}
+	if res.AdminPass != "MyRescuePass1" || inst.State != rescue.StateRescued || inst.Status != "RESCUE" {
+		t.Fatalf("rescue result %q, instance %+v", res.AdminPass, inst)
+	}
+	if err := n.CheckStatus(id, "RESCUE"); err != nil {
+		t.Fatal(err)
+	}
+	got, err := b.Get(c, id)
+	if err != nil || got.State != rescue.StateRescued || got.ID != id || got.Name == "" {
+		t.Fatalf("get: %+v, %v", got, err)
+	}
+	// Rescue of a server already in rescue: the engine refuses before any POST.
+	_, _, err = e.Rescue(c, rescue.Request{InstanceID: id})
+	var already *rescue.AlreadyRescuedError
+	if !errors.As(err, &already) {
+		t.Fatalf("second rescue: %v", err)
+	}
+	out, inst, err := e.Unrescue(c, id)
+	if err != nil || out != rescue.Unrescued || inst.State != rescue.StateActive {
+		t.Fatalf("unrescue: %v %+v %v", out, inst, err)
+	}
+	if err := n.CheckStatus(id, "ACTIVE"); err != nil {
+		t.Fatal(err)
+	}
+	out, _, err = e.Unrescue(c, id)
+	if err != nil || out != rescue.AlreadyUnrescued {
+		t.Fatalf("second unrescue: %v %v", out, err)
+	}
+
+	// Without admin_pass we generate one and Nova uses it.
+	res, _, err = e.Rescue(c, rescue.Request{InstanceID: id})
+	if err != nil {
+		t.Fatalf("rescue without password: %v", err)
+	}
+	if len(res.AdminPass) != nova.PasswordLength {
+		t.Fatalf("generated password has %d characters, want %d", len(res.AdminPass), nova.PasswordLength)
+	}
+	if _, _, err := e.Unrescue(c, id); err != nil {
+		t.Fatalf("unrescue: %v", err)
+	}
+	if got := n.CountAction(t, id, "rescue"); got != 2 {
+		t.Fatalf("Nova recorded %d rescues, want 2", got)
+	}
+
+	// A SHUTOFF server can be rescued too.
+	n.StopServer(t, id)
+	if _, inst, err = e.Rescue(c, rescue.Request{InstanceID: id}); err != nil || inst.State != rescue.StateRescued {
+		t.Fatalf("rescue of SHUTOFF: %+v %v", inst, err)
+	}
+	if _, _, err := e.Unrescue(c, id); err != nil {
+		t.Fatalf("unrescue: %v", err)
+	}
+}
+
+func TestIntegrationNovaMessagesVerbatim(t *testing.T) {
+	clearOSEnv(t)
+	n := acctest.StartNovaT(t)
+	b := backendFor(t, n, "")
+	c := ctx(t)
+	id := n.CreateServer(t, acctest.ServerOpts{})
+
+	// 409: unrescue of an ACTIVE server.
+	err := b.Unrescue(c, id)
+	var conflict *rescue.ConflictError
+	want := "Cannot 'unrescue' instance " + id + " while it is in vm_state active"
+	if !errors.As(err, &conflict) || conflict.Msg != want {
+		t.Fatalf("unrescue of ACTIVE: %v, want conflict %q", err, want)
+	}
+	// 409: rescue of a PAUSED server.
+	n.Pause(t, id)
+	_, err = b.Rescue(c, rescue.Request{InstanceID: id})
+	want = "Cannot 'rescue' instance " + id + " while it is in vm_state paused"
+	if !errors.As(err, &conflict) || conflict.Msg != want {
+		t.Fatalf("rescue of PAUSED: %v, want conflict %q", err, want)
+	}
+	if got := n.CountAction(t, id, "rescue"); got != 0 {
+		t.Fatalf("Nova recorded %d rescues", got)
+	}
+
+	// 404 with Nova's message.
+	missing := "00000000-0000-4000-8000-000000000001"
+	for name, err := range map[string]error{
+		"get":      func() error { _, err := b.Get(c, missing); return err }(),
+		"unrescue": b.Unrescue(c, missing),
+		"rescue":   func() error { _, err := b.Rescue(c, rescue.Request{InstanceID: missing}); return err }(),
+	} {
+		var nf *rescue.NotFoundError
+		if !errors.As(err, &nf) || nf.Msg != "Instance "+missing+" could not be found." {
+			t.Fatalf("%s of a missing server: %v", name, err)
+		}
+	}
+	// The engine treats a missing server as gone on unrescue.
+	if out, _, err := rescue.NewEngine(b).Unrescue(c, missing); err != nil || out != rescue.Gone {
+		t.Fatalf("engine unrescue of missing: %v %v", out, err)
+	}
+}
+
+func TestIntegrationDriverFailure(t *testing.T) {
+	clearOSEnv(t)
+	n := acctest.StartNovaT(t)
+	b := backendFor(t, n, "")
+	c := ctx(t)
+	id := n.CreateServer(t, acctest.ServerOpts{Metadata: map[string]string{acctest.MetaRescueFail: "1"}})
+	_, inst, err := rescue.NewEngine(b).Rescue(c, rescue.Request{InstanceID: id})
+	var failed *rescue.FailedError
+	if !errors.As(err, &failed) {
+		t.Fatalf("rescue with a failing driver: %v", err)
+	}
+	if !rescue.Accepted(err) {
+		t.Fatalf("the failure came after Nova accepted the rescue: %v", err)
+	}
+	if !strings.Contains(failed.Reason, "Instance "+id+" cannot be rescued") || !strings.Contains(failed.Reason, "code 400") {
+		t.Fatalf("reason %q lacks Nova's fault", failed.Reason)
+	}
+	if inst == nil || inst.State != rescue.StateError || !strings.HasPrefix(inst.Status, "ERROR") {
+		t.Fatalf("instance %+v", inst)
+	}
+	// Nova refuses unrescue of an ERROR server with a message we pass on.
+	err = b.Unrescue(c, id)
+	var conflict *rescue.ConflictError
+	if !errors.As(err, &conflict) || !strings.Contains(conflict.Msg, "vm_state error") {
+		t.Fatalf("unrescue of ERROR: %v", err)
+	}
+}
+
+func TestIntegrationVolumeBacked(t *testing.T) {
+	clearOSEnv(t)
+	n := acctest.StartNovaT(t)
+	b := backendFor(t, n, "")
+	e := rescue.NewEngine(b)
+
+	t.Run("host with COMPUTE_RESCUE_BFV", func(t *testing.T) {
+		c := ctx(t)
+		id := n.CreateServer(t, acctest.ServerOpts{VolumeBacked: true, AvailabilityZone: acctest.BFVRescueAZ})
+		plan, err := b.Validate(c, rescue.Request{InstanceID: id, ImageID: acctest.RescueImageID})
+		if err != nil || plan.Device != "cdrom" || plan.Bus != "scsi" {
+			t.Fatalf("validate: %+v %v", plan, err)
+		}
+		// Without image_id nothing is read from Glance (the server has no image).
+		plan, err = b.Validate(c, rescue.Request{InstanceID: id})
+		if err != nil || plan.Device != "" {
+			t.Fatalf("validate without image: %+v %v", plan, err)
+		}
+		// An image without hw_rescue_*: Nova's reason, verbatim.
+		_, err = b.Rescue(c, rescue.Request{InstanceID: id, ImageID: acctest.PlainImageID})
+		var un *rescue.UnsupportedError
+		if !errors.As(err, &un) || un.Msg != "Instance "+id+" cannot be rescued: Cannot rescue a volume-backed instance" {
+			t.Fatalf("BFV rescue with a plain image: %v", err)
+		}
+		_, inst, err := e.Rescue(c, rescue.Request{InstanceID: id, ImageID: acctest.RescueImageID})
+		if err != nil || inst.State != rescue.StateRescued {
+			t.Fatalf("BFV rescue at 2.87: %+v %v", inst, err)
+		}
+		if _, _, err := e.Unrescue(c, id); err != nil {
+			t.Fatalf("unrescue: %v", err)
+		}
+	})
+	t.Run("host without the trait", func(t *testing.T) {
+		c := ctx(t)
+		id := n.CreateServer(t, acctest.ServerOpts{VolumeBacked: true, AvailabilityZone: "nova"})
+		_, err := b.Rescue(c, rescue.Request{InstanceID: id, ImageID: acctest.RescueImageID})
+		var un *rescue.UnsupportedError
+		if !errors.As(err, &un) || un.Msg != "Instance "+id+" cannot be rescued: Host unable to rescue a volume-backed instance" {
+			t.Fatalf("BFV rescue on host1: %v", err)
+		}
+	})
+	t.Run("older cloud", func(t *testing.T) {
+		old := acctest.OldNovaT(t)
+		ob := backendFor(t, old, "")
+		c := ctx(t)
+		use, max, err := ob.Microversion(c)
+		if err != nil || use != "2.1" || max != "2.86" {
+			t.Fatalf("older cloud microversion %q max %q: %v", use, max, err)
+		}
+		id := old.CreateServer(t, acctest.ServerOpts{VolumeBacked: true, AvailabilityZone: acctest.BFVRescueAZ})
+		_, err = ob.Validate(c, rescue.Request{InstanceID: id, ImageID: acctest.RescueImageID})
+		var un *rescue.UnsupportedError
+		if !errors.As(err, &un) || !strings.Contains(un.Msg, "2.87") || !strings.Contains(un.Msg, "2.86") {
+			t.Fatalf("BFV on an older cloud: %v", err)
+		}
+		_, err = ob.Rescue(c, rescue.Request{InstanceID: id, ImageID: acctest.RescueImageID})
+		if !errors.As(err, &un) {
+			t.Fatalf("BFV rescue on an older cloud: %v", err)
+		}
+		if got := old.CountAction(t, id, "rescue"); got != 0 {
+			t.Fatalf("Nova recorded %d rescues", got)
+		}
+		// Image-backed servers still work at 2.1.
+		plain := old.CreateServer(t, acctest.ServerOpts{})
+		if _, inst, err := rescue.NewEngine(ob).Rescue(c, rescue.Request{InstanceID: plain}); err != nil || inst.State != rescue.StateRescued {
+			t.Fatalf("rescue at 2.1: %+v %v", inst, err)
+		}
+	})
+}
+
+// dropProxy forwards to Nova, but for POST .../action it either forwards and then drops the
+// connection without an answer (forward=true: Nova acted, the client never hears), or drops
+// it at once (forward=false: Nova never saw it).
+func dropProxy(t *testing.T, n *acctest.Nova, forward bool) (computeURL string, posts *atomic.Int32) {
+	t.Helper()
+	target, err := url.Parse(n.ComputeURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	origin := &url.URL{Scheme: target.Scheme, Host: target.Host}
+	rp := httputil.NewSingleHostReverseProxy(origin)
+	posts = &atomic.Int32{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost || !strings.HasSuffix(r.URL.Path, "/action") {
+			rp.ServeHTTP(w, r)
+			return
+		}
+		posts.Add(1)
+		if forward {
+			body, err := io.ReadAll(r.Body)
+			if err != nil {
+				t.Errorf("proxy: %v", err)
+				return
+			}
+			req, err := http.NewRequestWithContext(r.Context(), r.Method, origin.String()+r.URL.Path, bytes.NewReader(body))
+			if err != nil {
+				t.Errorf("proxy: %v", err)
+				return
+			}
+			req.Header = r.Header.Clone()
+			resp, err := http.DefaultTransport.RoundTrip(req)
+			if err != nil {
+				t.Errorf("proxy: %v", err)
+				return
+			}
+			answer, _ := io.ReadAll(resp.Body)
+			_ = resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				t.Errorf("proxy: Nova answered %d %s", resp.StatusCode, answer)
+			}
+		}
+		conn, _, err := w.(http.Hijacker).Hijack()
+		if err != nil {
+			t.Errorf("hijack: %v", err)
+			return
+		}
+		if tc, ok := conn.(*net.TCPConn); ok {
+			_ = tc.SetLinger(0) // a reset, as when a load balancer drops the connection
+		}
+		_ = conn.Close()
+	}))
+	t.Cleanup(srv.Close)
+	return srv.URL + target.Path, posts
+}
+
+func TestIntegrationLostRescueResponse(t *testing.T) {
+	clearOSEnv(t)
+	n := acctest.StartNovaT(t)
+	c := ctx(t)
+
+	t.Run("accepted, answer lost", func(t *testing.T) {
+		proxyURL, posts := dropProxy(t, n, true)
+		b := backendFor(t, n, proxyURL)
+		id := n.CreateServer(t, acctest.ServerOpts{})
+		res, inst, err := rescue.NewEngine(b).Rescue(c, rescue.Request{InstanceID: id})
+		if err != nil {
+			t.Fatalf("rescue whose answer was lost: %v", err)
+		}
+		if len(res.AdminPass) != nova.PasswordLength || inst.State != rescue.StateRescued {
+			t.Fatalf("result %d chars, instance %+v", len(res.AdminPass), inst)
+		}
+		if posts.Load() != 1 || n.CountAction(t, id, "rescue") != 1 {
+			t.Fatalf("%d POSTs, %d rescues in Nova; want 1 and 1 (never repeated)", posts.Load(), n.CountAction(t, id, "rescue"))
+		}
+	})
+	t.Run("never reached Nova", func(t *testing.T) {
+		proxyURL, posts := dropProxy(t, n, false)
+		b := backendFor(t, n, proxyURL)
+		id := n.CreateServer(t, acctest.ServerOpts{})
+		_, err := b.Rescue(c, rescue.Request{InstanceID: id})
+		if err == nil || rescue.Accepted(err) {
+			t.Fatalf("rescue that never reached Nova: %v, want a plain error", err)
+		}
+		if posts.Load() != 1 || n.CountAction(t, id, "rescue") != 0 {
+			t.Fatalf("%d POSTs, %d rescues in Nova; want 1 and 0", posts.Load(), n.CountAction(t, id, "rescue"))
+		}
+		if err := n.CheckStatus(id, "ACTIVE"); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+func TestIntegrationConcurrent(t *testing.T) {
+	clearOSEnv(t)
+	n := acctest.StartNovaT(t)
+	b := backendFor(t, n, "")
+	e := rescue.NewEngine(b)
+	c := ctx(t)
+	ids := make([]string, 4)
+	for i := range ids {
+		ids[i] = n.CreateServer(t, acctest.ServerOpts{Name: "concurrent-" + string(rune('a'+i))})
+	}
+	errs := make(chan error, len(ids))
+	for _, id := range ids {
+		go func() {
+			if _, _, err := e.Rescue(c, rescue.Request{InstanceID: id, ImageID: acctest.RescueImageID}); err != nil {
+				errs <- err
+				return
+			}
+			_, _, err := e.Unrescue(c, id)
+			errs <- err
+		}()
+	}
+	for range ids {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	for _, id := range ids {
+		if err := n.CheckStatus(id, "ACTIVE"); err != nil {
+			t.Error(err)
+		}
+	}
+}
