@@ -444,7 +444,6 @@ func (d *Daemon) stopDaemon() {
 	if pid == 0 {
 		return
 	}
-	_ = syscall.Kill(pid, syscall.SIGTERM)
 	exited := func() bool {
 		if done != nil && !d.detach {
 			select {
@@ -456,6 +455,11 @@ func (d *Daemon) stopDaemon() {
 		}
 		return !processAlive(pid)
 	}
+	if exited() { // already gone (and maybe reaped: its PID may belong to someone else now)
+		_ = os.Remove(filepath.Join(d.Dir, "libvirtd.pid"))
+		return
+	}
+	_ = syscall.Kill(pid, syscall.SIGTERM)
 	deadline := time.Now().Add(15 * time.Second)
 	for !exited() && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)

@@ -2,6 +2,8 @@ package libvirtd_test
 
 import (
 	"os"
+	"os/exec"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -186,4 +188,71 @@ func TestRestart(t *testing.T) {
 		t.Fatal(err)
 	}
 	lv.WaitState(t, "rs-1", libvirt.DomainShutoff, time.Minute)
+}
+
+// The storage driver works in the private daemon: a transient dir pool over the images and a
+// qcow2 overlay volume backed by the rescue disk (what the backend does for image_id).
+func TestStorageOverlay(t *testing.T) {
+	lv := libvirtd.Shared(t)
+	l := lv.QEMU(t)
+	dir := t.TempDir()
+	p, err := l.StoragePoolCreateXML("<pool type='dir'><name>st-smoke</name><target><path>"+dir+"</path></target></pool>", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = l.StoragePoolDestroy(p) })
+	v, err := l.StorageVolCreateXML(p, `<volume><name>ov.qcow2</name><capacity unit='MiB'>16</capacity>
+  <target><format type='qcow2'/></target>
+  <backingStore><path>`+lv.Images().RescueDisk+`</path><format type='qcow2'/></backingStore></volume>`, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	x, err := l.StorageVolGetXMLDesc(v, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(x, lv.Images().RescueDisk) {
+		t.Errorf("overlay volume has no backing store:\n%s", x)
+	}
+	if err := l.StorageVolDelete(v, 0); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// A daemon whose owning test binary died is found by Sweep and stopped: its guests are
+// destroyed, libvirtd is stopped and its directories are removed.
+func TestSweepStopsOrphanedDaemon(t *testing.T) {
+	d, err := libvirtd.Start(libvirtd.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { d.Stop() })
+	l, err := d.Dial(d.QEMUURI)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.DefineGuest(l, "orphan", libvirtd.GuestOptions{Start: true}); err != nil {
+		t.Fatal(err)
+	}
+	_ = l.Disconnect()
+	pidFiles, _ := os.ReadDir(d.Dir + "/run/libvirt/qemu")
+	// pretend the owner died: a PID that has exited
+	dead := exec.Command("true")
+	if err := dead.Run(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(d.Dir+"/owner", []byte(strconv.Itoa(dead.Process.Pid)+"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	pid := d.PID()
+	report := strings.Join(libvirtd.Sweep(), "\n")
+	if !strings.Contains(report, "destroyed running guests orphan") || !strings.Contains(report, "removed "+d.Dir) {
+		t.Errorf("sweep report %q (pid files before: %d)", report, len(pidFiles))
+	}
+	if _, err := os.Stat(d.Dir); !os.IsNotExist(err) {
+		t.Errorf("state dir %s still there: %v", d.Dir, err)
+	}
+	if b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat"); err == nil && !strings.Contains(string(b), ") Z") {
+		t.Errorf("tini pid %d still alive: %s", pid, b)
+	}
 }
