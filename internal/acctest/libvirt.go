@@ -1,6 +1,7 @@
 package acctest
 
 import (
+	"fmt"
 	"sync"
 	"testing"
 
@@ -26,4 +27,10 @@ func Libvirt(t testing.TB) *libvirtd.Env {
 	t.Helper()
 	libvirtAtExit.Do(func() { AtExit(libvirtd.StopShared) })
 	return libvirtd.Shared(t)
+}
+
+// LibvirtProviderConfig returns a provider block for the libvirt backend at uri (for example
+// acctest.Libvirt(t).QEMUURI or .TestURI).
+func LibvirtProviderConfig(uri string) string {
+	return fmt.Sprintf("provider \"rescue\" {\n  libvirt {\n    uri = %q\n  }\n}\n", uri)
 }
