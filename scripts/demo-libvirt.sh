@@ -103,6 +103,7 @@ say "Terraform configuration ($tfdir/main.tf)"
 sed 's/^/    /' "$tfdir/main.tf"
 
 say "terraform apply: rescue $guest from the rescue ISO"
+virsh -c "$QEMU_URI" dumpxml --inactive --security-info "$guest" > "$work/before.xml"
 mark=$(logsize)
 (cd "$tfdir" && "$terraform" apply -auto-approve -no-color)
 "$up" wait-boot -dir "$state" -name "$guest" -since "$mark" -want "RESCUE CDROM ISO" -timeout 60s
@@ -124,3 +125,8 @@ echo "guest console:"
 console
 echo "disks of $guest after unrescue:"
 virsh -c "$QEMU_URI" domblklist "$guest" --details
+left=$(find "$IMAGES_DIR" -maxdepth 1 -name "$guest.rescue-*" -print)
+[ -z "$left" ] || die "rescue overlay left behind after unrescue: $left"
+virsh -c "$QEMU_URI" dumpxml --inactive --security-info "$guest" > "$work/after.xml"
+diff -u "$work/before.xml" "$work/after.xml" || die "the restored definition differs from the original"
+echo "the rescue overlay volume was removed; the restored definition is identical to the original"
