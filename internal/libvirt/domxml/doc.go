@@ -20,7 +20,18 @@
 // model). So Rescue never re-marshals the whole domain through libvirtxml: it reads the domain
 // with libvirtxml to decide what to do, then edits a generic XML tree of the original (every
 // element, attribute, namespace, comment and the <metadata> kept as they are) and inserts the
-// few new elements, which are built with libvirtxml. See tree.go.
+// few new elements, which are built with libvirtxml. See tree.go. The output is written the
+// way libvirt writes XML (single-quoted attributes, empty elements self-closed); untouched
+// parts are equal to the original token for token.
+//
+// New disks get a target name that is free and whose drive address (libvirt derives it from
+// the name) is not taken by a disk with an explicit <address>. In legacy mode the rescue disk
+// also takes the root disk's <address>, so it sits exactly where the root disk was.
+//
+// Validation: Rescue itself refuses pairs that cannot work on the domain's machine (the rules
+// of CheckDeviceBus without capabilities, read-only disks on ide/sata, usb without a USB
+// controller). The backend should call CheckDeviceBus with ParseHostInfo of the host's domain
+// capabilities at plan time, so the error also says what the host supports.
 //
 // Usage in the backend:
 //
