@@ -1,0 +1,144 @@
+package libvirt_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+
+	rlibvirt "github.com/rescue-labs/terraform-provider-rescue/internal/libvirt"
+	"github.com/rescue-labs/terraform-provider-rescue/internal/rescue"
+)
+
+// Validate (and Rescue) refuse bad requests before any change, with typed errors.
+func TestTestDriverValidate(t *testing.T) {
+	td := newTestDriver(t)
+	img := td.volume(t, "rescue-val.iso", "raw", "")
+	b := newBackend(t, td.lv.TestURI)
+	ctx := context.Background()
+	d := td.domain(t, "td-val", true, false, "")
+	td.domain(t, "td-val-backed", true, true, "")
+	orig := td.xml(t, d, secure)
+
+	invalid := func(attr string) func(error) bool {
+		return func(err error) bool {
+			var ie *rescue.InvalidError
+			return errors.As(err, &ie) && ie.Attribute == attr
+		}
+	}
+	notFound := func(what string) func(error) bool {
+		return func(err error) bool {
+			var nf *rescue.NotFoundError
+			return errors.As(err, &nf) && nf.What == what
+		}
+	}
+	for _, c := range []struct {
+		name string
+		req  rescue.Request
+		ok   func(error) bool
+	}{
+		{"missing domain", rescue.Request{InstanceID: "td-nope", ImageID: img}, notFound("instance")},
+		{"missing domain uuid", rescue.Request{InstanceID: "0b7c1b1e-8d52-4e38-9f3c-3a3b1d7c0e11", ImageID: img}, notFound("instance")},
+		{"bad device", rescue.Request{InstanceID: "td-val", ImageID: img, Device: "tape"}, invalid("device")},
+		{"bad bus", rescue.Request{InstanceID: "td-val", ImageID: img, Bus: "pci"}, invalid("bus")},
+		{"cdrom on virtio", rescue.Request{InstanceID: "td-val", ImageID: img, Device: "cdrom", Bus: "virtio"}, func(err error) bool { return err != nil && strings.Contains(err.Error(), "virtio") }},
+		{"floppy on scsi", rescue.Request{InstanceID: "td-val", ImageID: img, Device: "floppy", Bus: "scsi"}, func(err error) bool { return err != nil && strings.Contains(err.Error(), "floppy") }},
+		{"negative timeout", rescue.Request{InstanceID: "td-val", ImageID: img, ShutdownTimeout: -1}, invalid("shutdown_timeout")},
+		{"missing image path", rescue.Request{InstanceID: "td-val", ImageID: "/default-pool/nope.iso"}, notFound("image")},
+		{"missing image volume", rescue.Request{InstanceID: "td-val", ImageID: "default-pool/nope.iso"}, notFound("image")},
+		{"missing pool", rescue.Request{InstanceID: "td-val", ImageID: "nopool/nope.iso"}, notFound("image")},
+		{"relative image", rescue.Request{InstanceID: "td-val", ImageID: "rescue.iso"}, invalid("image_id")},
+		{"no image, no backing", rescue.Request{InstanceID: "td-val"}, invalid("image_id")},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if _, err := b.Validate(ctx, c.req); !c.ok(err) {
+				t.Errorf("Validate: %T %v", err, err)
+			}
+			if _, err := b.Rescue(ctx, c.req); !c.ok(err) {
+				t.Errorf("Rescue: %T %v", err, err)
+			}
+			if got := td.xml(t, d, secure); got != orig {
+				t.Fatalf("definition changed by a refused request:\n%s", got)
+			}
+		})
+	}
+
+	t.Run("image by pool/volume", func(t *testing.T) {
+		p, err := b.Validate(ctx, rescue.Request{InstanceID: "td-val", ImageID: "default-pool/rescue-val.iso", Device: "cdrom"})
+		if err != nil || p.Mode != rescue.ModeStable || p.Device != "cdrom" || p.Bus == "" {
+			t.Fatalf("%+v %v", p, err)
+		}
+	})
+	t.Run("default image is the root disk's backing image", func(t *testing.T) {
+		p, err := b.Validate(ctx, rescue.Request{InstanceID: "td-val-backed"})
+		if err != nil || p.Mode != rescue.ModeLegacy {
+			t.Fatalf("%+v %v", p, err)
+		}
+		if len(p.Warnings) == 0 || !strings.Contains(strings.Join(p.Warnings, " "), "/default-pool/td-val-backed-base.img") {
+			t.Errorf("warnings %q do not name the backing image", p.Warnings)
+		}
+		eng := rescue.NewEngine(b)
+		_, inst, err := eng.Rescue(ctx, rescue.Request{InstanceID: "td-val-backed"})
+		if err != nil || inst.ImageID != "/default-pool/td-val-backed-base.img" {
+			t.Fatalf("Rescue: %+v %v", inst, err)
+		}
+		if _, _, err := eng.Unrescue(ctx, "td-val-backed"); err != nil {
+			t.Fatal(err)
+		}
+	})
+}
+
+// The test driver has no secret driver: a definition with secrets is refused before any
+// change (the journal would show them to read-only connections); without secrets the original
+// is journalled as is.
+func TestTestDriverSecretsWithoutSecretDriver(t *testing.T) {
+	td := newTestDriver(t)
+	img := td.volume(t, "rescue-sec.iso", "raw", "")
+	b := newBackend(t, td.lv.TestURI)
+	ctx := context.Background()
+	d := td.domain(t, "td-secret", true, false, "    <graphics type='vnc' port='-1' autoport='yes' passwd='td-vnc-s3cret'/>\n")
+	orig := td.xml(t, d, secure)
+	if !strings.Contains(orig, "td-vnc-s3cret") {
+		t.Fatalf("the test driver dropped the VNC password:\n%s", orig)
+	}
+	_, err := b.Rescue(ctx, rescue.Request{InstanceID: "td-secret", ImageID: img})
+	var ue *rescue.UnsupportedError
+	if !errors.As(err, &ue) || !strings.Contains(err.Error(), "secret") {
+		t.Fatalf("Rescue: %T %v, want an UnsupportedError about secrets", err, err)
+	}
+	if got := td.xml(t, d, secure); got != orig {
+		t.Fatalf("definition changed:\n%s", got)
+	}
+	if inst, err := b.Get(ctx, "td-secret"); err != nil || inst.State != rescue.StateActive {
+		t.Fatalf("Get: %+v %v", inst, err)
+	}
+	if hasRescueVolume(td.volumes(t), "td-secret") {
+		t.Errorf("volumes left: %v", td.volumes(t))
+	}
+}
+
+// A rescued domain that is deleted is NotFound for Get and Gone for the engine's unrescue.
+func TestTestDriverDomainGone(t *testing.T) {
+	td := newTestDriver(t)
+	img := td.volume(t, "rescue-gone.iso", "raw", "")
+	b := newBackend(t, td.lv.TestURI)
+	ctx := context.Background()
+	d := td.domain(t, "td-gone", true, false, "")
+	eng := rescue.NewEngine(b)
+	if _, _, err := eng.Rescue(ctx, rescue.Request{InstanceID: "td-gone", ImageID: img}); err != nil {
+		t.Fatal(err)
+	}
+	if err := td.l.DomainDestroy(d); err != nil {
+		t.Fatal(err)
+	}
+	if err := td.l.DomainUndefine(d); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := b.Get(ctx, "td-gone"); !rescue.IsNotFound(err) {
+		t.Fatalf("Get: %v", err)
+	}
+	if out, _, err := eng.Unrescue(ctx, "td-gone"); err != nil || out != rescue.Gone {
+		t.Fatalf("Unrescue: %v %v", out, err)
+	}
+	_ = rlibvirt.MetadataNamespace
+}
