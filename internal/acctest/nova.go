@@ -326,6 +326,18 @@ func (n *Nova) StopServer(t testing.TB, id string) {
 	n.WaitStatus(t, id, "SHUTOFF")
 }
 
+// ResetState sets a server's vm_state (os-resetState, admin): "active" or "error".
+func (n *Nova) ResetState(t testing.TB, id, state string) {
+	t.Helper()
+	ctx, cancel := ctxT()
+	defer cancel()
+	body := map[string]any{"os-resetState": map[string]string{"state": state}}
+	if _, err := n.Compute.Post(ctx, n.Compute.ServiceURL("servers", id, "action"), body, nil,
+		&gophercloud.RequestOpts{OkCodes: []int{202}}); err != nil {
+		t.Fatalf("reset state of %s to %s: %v", id, state, err)
+	}
+}
+
 // DeleteServer deletes a server now and waits until it is gone.
 func (n *Nova) DeleteServer(t testing.TB, id string) {
 	t.Helper()
