@@ -84,6 +84,10 @@ func New(ctx context.Context, cfg Config) (*Backend, error) {
 			}
 		}
 		ao.AllowReauth = c.allowReauth()
+		if ao.TokenID != "" && ao.Password == "" && (ao.Scope == nil || *ao.Scope == (gophercloud.AuthScope{})) {
+			// A token passed through as it is cannot be renewed (gophercloud refuses reauth here).
+			ao.AllowReauth = false
+		}
 		if ao.IdentityEndpoint == "" {
 			return nil, errors.New("openstack configuration: no auth_url (OS_AUTH_URL, or auth_url in clouds.yaml)")
 		}
