@@ -183,8 +183,12 @@ func (b *Backend) validate(ctx context.Context, req rescue.Request) (rescue.Plan
 		if info == nil {
 			// Image not known yet (instance_id unknown at plan time).
 			given.Mode = ""
+			return given, nil, nil
 		}
 		// A volume-backed server without image_id: Nova decides (and says why not).
+		given.Warnings = append(given.Warnings, fmt.Sprintf("instance %s is volume-backed: Nova rescues it only "+
+			"with image_id set to an image that has hw_rescue_device and hw_rescue_bus, on a host with the "+
+			"COMPUTE_RESCUE_BFV trait", req.InstanceID))
 		return given, info, nil
 	}
 
@@ -302,7 +306,7 @@ func (b *Backend) Rescue(ctx context.Context, req rescue.Request) (rescue.Result
 		return rescue.Result{AdminPass: pass}, nil
 	}
 	if !ambiguous(err) {
-		return rescue.Result{}, actionError("rescue", req.InstanceID, err)
+		return rescue.Result{}, actionError("rescue", req.InstanceID, err, pass)
 	}
 	return b.confirm(ctx, "rescue", req.InstanceID, pass, err)
 }
@@ -321,7 +325,7 @@ func (b *Backend) confirm(ctx context.Context, op, id, pass string, postErr erro
 			return rescue.Result{AdminPass: pass}, fmt.Errorf("%w: the rescue request for instance %s failed (%s) "+
 				"and reading the server failed too (%v): it may be in rescue", rescue.ErrAccepted, id, describe(postErr), gerr)
 		}
-		return rescue.Result{}, fmt.Errorf("%s of instance %s: %s (reading the server failed too: %v)", op, id, describe(postErr), gerr)
+		return rescue.Result{}, fmt.Errorf("%s of instance %s: %s (reading the server failed too: %w)", op, id, describe(postErr), gerr)
 	}
 	switch {
 	case op == "rescue" && (inst.State == rescue.StateRescuing || inst.State == rescue.StateRescued):

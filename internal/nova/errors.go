@@ -79,13 +79,14 @@ func ambiguous(err error) bool {
 }
 
 // actionError maps the error of a server action (rescue, unrescue) to the engine's typed
-// errors, keeping Nova's message verbatim.
-func actionError(op, id string, err error) error {
+// errors, keeping Nova's message verbatim except for secrets (Nova's schema errors echo
+// the request body), which are replaced by "***".
+func actionError(op, id string, err error, secrets ...string) error {
 	code, body, ok := httpStatus(err)
 	if !ok {
 		return fmt.Errorf("%s of instance %s: %w", op, id, err)
 	}
-	msg := serverMessage(body)
+	msg := redact(serverMessage(body), secrets...)
 	switch code {
 	case http.StatusNotFound:
 		return &rescue.NotFoundError{What: "instance", ID: id, Msg: msg}
@@ -94,7 +95,17 @@ func actionError(op, id string, err error) error {
 	case http.StatusBadRequest:
 		return badRequest(msg)
 	}
-	return fmt.Errorf("%s of instance %s: Nova answered %s", op, id, describe(err))
+	return fmt.Errorf("%s of instance %s: Nova answered %s", op, id, redact(describe(err), secrets...))
+}
+
+// redact replaces every secret in s by "***".
+func redact(s string, secrets ...string) string {
+	for _, x := range secrets {
+		if x != "" {
+			s = strings.ReplaceAll(s, x, "***")
+		}
+	}
+	return s
 }
 
 // badRequest maps Nova's 400 text to InvalidError or UnsupportedError, verbatim.

@@ -111,6 +111,15 @@ func TestActionError(t *testing.T) {
 	if !strings.Contains(err.Error(), "HTTP 403 Forbidden: Policy doesn't allow os_compute_api:os-rescue to be performed.") {
 		t.Fatalf("403: %v", err)
 	}
+	// Nova's schema errors echo the request body: the admin password never shows.
+	err = actionError("rescue", id, httpErr(400, `{"badRequest": {"code": 400, "message": "Invalid input for field/attribute rescue. Value: {'adminPass': 'Sekr1t', 'x': 1}."}}`), "Sekr1t")
+	if !errors.As(err, &inv) || strings.Contains(err.Error(), "Sekr1t") || !strings.Contains(inv.Msg, "'adminPass': '***'") {
+		t.Fatalf("secret in 400: %v", err)
+	}
+	err = actionError("rescue", id, httpErr(418, "teapot Sekr1t"), "Sekr1t")
+	if strings.Contains(err.Error(), "Sekr1t") {
+		t.Fatalf("secret in other status: %v", err)
+	}
 	netErr := errors.New("connection reset by peer")
 	if err := actionError("rescue", id, netErr); !errors.Is(err, netErr) {
 		t.Fatalf("network error not wrapped: %v", err)

@@ -149,7 +149,7 @@ func TestIntegrationValidate(t *testing.T) {
 		t.Fatalf("instance unknown: %+v, %v", plan, err)
 	}
 	plan, err = b.Validate(c, rescue.Request{Device: "cdrom"})
-	if err != nil || plan.Mode != "" || plan.Device != "cdrom" {
+	if err != nil || plan.Mode != "" || plan.Device != "cdrom" || len(plan.Warnings) != 0 {
 		t.Fatalf("all unknown: %+v, %v", plan, err)
 	}
 	_, err = b.Validate(c, rescue.Request{ImageID: acctest.RescueImageID, Device: "floppy"})
@@ -314,7 +314,7 @@ func TestIntegrationVolumeBacked(t *testing.T) {
 		}
 		// Without image_id nothing is read from Glance (the server has no image).
 		plan, err = b.Validate(c, rescue.Request{InstanceID: id})
-		if err != nil || plan.Device != "" {
+		if err != nil || plan.Device != "" || len(plan.Warnings) != 1 || !strings.Contains(plan.Warnings[0], "volume-backed") {
 			t.Fatalf("validate without image: %+v %v", plan, err)
 		}
 		// An image without hw_rescue_*: Nova's reason, verbatim.
