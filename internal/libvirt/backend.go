@@ -36,6 +36,9 @@ type Backend struct {
 	// afterStep, when set (tests), runs after each step of rescue and unrescue; an error
 	// stops the operation at once, without any cleanup, as a crash of the process would.
 	afterStep func(op, step string) error
+	// rescueXML, when set (tests), rewrites the rescue definition before it is defined, to
+	// provoke libvirt's rejection at define or start time.
+	rescueXML func(string) string
 }
 
 var _ rescue.Backend = (*Backend)(nil)

@@ -24,3 +24,6 @@ func Abandon(b *Backend) {
 
 // Transport returns the transport and driver URI a Backend's URI resolved to.
 func Transport(b *Backend) (string, string) { return b.target.Transport, string(b.target.Remote) }
+
+// SetRescueXMLFilter makes the Backend rewrite each rescue definition before defining it.
+func SetRescueXMLFilter(b *Backend, f func(string) string) { b.rescueXML = f }

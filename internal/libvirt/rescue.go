@@ -141,7 +141,7 @@ func (b *Backend) Rescue(ctx context.Context, req rescue.Request) (rescue.Result
 		if isCrash(cause) {
 			return rescue.Result{}, cause
 		}
-		if rerr := b.unrescue(context.WithoutCancel(ctx), l, d, j, false); rerr != nil {
+		if rerr := b.unrescue(context.WithoutCancel(ctx), l, d, j, true); rerr != nil {
 			return rescue.Result{}, fmt.Errorf("%w: %w (and the rollback failed, the rescue journal is kept so that an unrescue can restore the original: %v)", rescue.ErrAccepted, cause, rerr)
 		}
 		return rescue.Result{}, cause
@@ -178,6 +178,9 @@ func (b *Backend) Rescue(ctx context.Context, req rescue.Request) (rescue.Result
 	rx, err := domxml.Rescue(cur, opts)
 	if err != nil {
 		return fail(fmt.Errorf("make the rescue definition of domain %s: %w", d.Name, err))
+	}
+	if b.rescueXML != nil {
+		rx = b.rescueXML(rx)
 	}
 	if _, err := l.DomainDefineXMLFlags(rx, 0); err != nil {
 		return fail(defineError(d.Name, p, err))

@@ -76,6 +76,11 @@ func (b *Backend) validate(l *golibvirt.Libvirt, d golibvirt.Domain, orig string
 			p.Warnings = append(p.Warnings, fmt.Sprintf("rescue device %s on bus %s (completed from the host's defaults)", device, bus))
 		}
 	}
+	// The transform itself has rules that depend on the domain (a usb bus needs a USB
+	// controller, ...): run it once with a placeholder image so that they show before any change.
+	if _, err := domxml.Rescue(orig, domxml.Options{Device: p.Device, Bus: p.Bus, Image: domxml.Source{File: "/validate/rescue.qcow2"}, Format: "qcow2"}); err != nil {
+		return nil, err
+	}
 	spec := req.ImageID
 	if spec == "" {
 		var err error
