@@ -185,7 +185,7 @@ func StartKeystone(ctx context.Context, dir string) (*KeystoneProcess, error) {
 		select {
 		case <-k.done:
 			k.cleanupDir()
-			return nil, fmt.Errorf("keystone exited (%v): %s", waitErr, readFileTail(filepath.Join(ksDir, "server.out"), 20))
+			return nil, fmt.Errorf("keystone exited (%w): %s", waitErr, readFileTail(filepath.Join(ksDir, "server.out"), 20))
 		case <-time.After(100 * time.Millisecond):
 		}
 		if time.Now().After(deadline) || ctx.Err() != nil {

@@ -206,7 +206,7 @@ func (p *NovaProcess) waitReady(ctx context.Context, limit time.Duration) error 
 	for {
 		select {
 		case <-p.done:
-			return fmt.Errorf("novasim.py exited before answering (%v); output %s:\n%s",
+			return fmt.Errorf("novasim.py exited before answering (%w); output %s:\n%s",
 				p.waitErr, filepath.Join(p.Dir, "novasim.out"), p.tail(30))
 		case <-ctx.Done():
 			return fmt.Errorf("waiting for novasim.py: %w", ctx.Err())
