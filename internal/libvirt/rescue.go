@@ -142,7 +142,7 @@ func (b *Backend) Rescue(ctx context.Context, req rescue.Request) (rescue.Result
 			return rescue.Result{}, cause
 		}
 		if rerr := b.unrescue(context.WithoutCancel(ctx), l, d, j, true); rerr != nil {
-			return rescue.Result{}, fmt.Errorf("%w: %w (and the rollback failed, the rescue journal is kept so that an unrescue can restore the original: %v)", rescue.ErrAccepted, cause, rerr)
+			return rescue.Result{}, fmt.Errorf("%w: %w (and the rollback failed, the rescue journal is kept so that an unrescue can restore the original: %w)", rescue.ErrAccepted, cause, rerr)
 		}
 		return rescue.Result{}, cause
 	}
