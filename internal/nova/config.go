@@ -5,6 +5,12 @@ import "context"
 
 // Config is the provider's openstack block. Empty fields fall back to the OS_* environment
 // variables and to clouds.yaml (cloud / OS_CLOUD), with the names of terraform-provider-openstack.
+// Precedence: a field set here, then its OS_* variable, then the clouds.yaml entry (read by
+// gophercloud's openstack/config/clouds, which honours OS_CLIENT_CONFIG_FILE and the usual
+// search path ./clouds.yaml, ~/.config/openstack/, /etc/openstack/). Credentials: an
+// application credential (id + secret, or name + user + secret), else a password (with
+// user_name or user_id), else a token. A token with endpoint_overrides["compute"] and no
+// auth_url nor cloud skips Keystone entirely (the token is sent as it is).
 type Config struct {
 	Cloud                       string
 	AuthURL                     string
