@@ -113,15 +113,6 @@ func (r *instanceResource) ModifyPlan(ctx context.Context, req resource.ModifyPl
 		addErr(&resp.Diagnostics, "Invalid rescue", err)
 		return
 	}
-	if creating && !plan.InstanceID.IsUnknown() {
-		// An instance already in rescue that this state does not know: say how to import it.
-		inst, err := eng.Backend.Get(vctx, plan.InstanceID.ValueString())
-		if err == nil && (inst.State == rescue.StateRescued || inst.State == rescue.StateRescuing) {
-			addErr(&resp.Diagnostics, "Instance already in rescue",
-				&rescue.AlreadyRescuedError{InstanceID: inst.ID, Status: statusOf(inst)})
-			return
-		}
-	}
 	for _, w := range p.Warnings {
 		resp.Diagnostics.AddWarning("Rescue", w)
 	}
