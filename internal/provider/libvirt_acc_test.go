@@ -685,19 +685,77 @@ func TestAccLibvirtQEMU_shutdownAndRestart(t *testing.T) {
 	})
 }
 
-// The provider's process dies halfway through a rescue: here the rescue's connection is lost
-// while the guest (which ignores ACPI) is being shut down, after the journal and the rescue
-// definition were written. Nothing is in Terraform's state; the domain is "rescue-incomplete".
-// The next apply rolls the interrupted rescue back and rescues (the guest boots the rescue
-// disk), and destroy restores the original definition byte for byte.
+// The provider's process dies halfway through a rescue: the rescue's connection is lost while
+// the guest (which ignores ACPI) is being taken down, either as soon as the journal is on the
+// host or once the rescue definition is defined (the guest still runs its original
+// definition). Nothing is in Terraform's state; the domain is "rescue-incomplete". The next
+// apply rolls the interrupted rescue back and rescues (the guest boots the rescue disk), and
+// destroy restores the original definition byte for byte.
 func TestAccLibvirtQEMU_interruptedRescueThenApply(t *testing.T) {
 	lv, s := lvQEMU(t)
-	const name = "acc-interrupted"
-	w := qemuGuestT(t, lv, name, libvirtd.GuestOptions{IgnoreACPI: true, MemoryMiB: 32})
-	orig := s.mustXML(t, name)
 	img := lv.Images().RescueDisk
+	for _, c := range []struct {
+		name string
+		// reached says the rescue got far enough to be interrupted.
+		reached func(name string) (bool, error)
+	}{
+		{"acc-interrupted-journal", func(name string) (bool, error) { return s.journal(name) }},
+		{"acc-interrupted-define", func(name string) (bool, error) {
+			x, err := s.xml(name, lvSecure)
+			if err != nil {
+				return false, err
+			}
+			disks, err := disksOf(x)
+			if err != nil {
+				return false, err
+			}
+			_, ok := rescueDisk(disks, name)
+			return ok, nil
+		}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			name := c.name
+			w := qemuGuestT(t, lv, name, libvirtd.GuestOptions{IgnoreACPI: true, MemoryMiB: 32})
+			orig := s.mustXML(t, name)
+			interruptRescue(t, s, rescue.Request{InstanceID: name, ImageID: img, Device: "disk", Bus: "virtio",
+				ShutdownTimeout: 10 * time.Minute}, c.reached)
+			if ok, err := s.journal(name); err != nil || !ok {
+				t.Fatalf("no journal after the interrupted rescue (%v)", err)
+			}
+			if inst, err := s.get(name); err != nil || inst.State != rescue.StateError || inst.Status != rlibvirt.StatusIncomplete {
+				t.Fatalf("after the interrupted rescue: %+v %v, want %s", inst, err, rlibvirt.StatusIncomplete)
+			}
+			cfg := s.config(attr("instance_id", name), attr("image_id", img), attr("device", "disk"), attr("bus", "virtio"),
+				attr("shutdown_timeout", "3s"))
+			resource.Test(t, resource.TestCase{
+				ProtoV6ProviderFactories: acctest.ProviderFactories,
+				CheckDestroy: check(func() error {
+					if err := w.next(libvirtd.BootRoot); err != nil {
+						return err
+					}
+					return checkRestored(s, name, orig)
+				}),
+				Steps: []resource.TestStep{{
+					PreConfig: w.mark,
+					Config:    cfg,
+					ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+						plancheck.ExpectResourceAction(addr, plancheck.ResourceActionCreate),
+					}},
+					Check: resource.ComposeAggregateTestCheckFunc(
+						check(func() error { return w.next(libvirtd.BootRescueDisk) }),
+						check(func() error { return liveHasFile(s, name, lv.RootDisk(name)) }),
+						check(func() error { return checkRescued(s, name, orig, rescueExpect{device: "disk", bus: "virtio"}) }),
+					),
+				}},
+			})
+		})
+	}
+}
 
-	// The interrupted rescue.
+// interruptRescue starts a rescue through a Backend of its own and drops that Backend's
+// connection (as a dying process would) once reached says so.
+func interruptRescue(t *testing.T, s *lvSide, req rescue.Request, reached func(string) (bool, error)) {
+	t.Helper()
 	ctx := context.Background()
 	b, err := rlibvirt.New(ctx, rlibvirt.Config{URI: s.uri})
 	if err != nil {
@@ -705,60 +763,28 @@ func TestAccLibvirtQEMU_interruptedRescueThenApply(t *testing.T) {
 	}
 	done := make(chan error, 1)
 	go func() {
-		_, err := b.Rescue(ctx, rescue.Request{InstanceID: name, ImageID: img, Device: "disk", Bus: "virtio", ShutdownTimeout: 10 * time.Minute})
+		_, err := b.Rescue(ctx, req)
 		done <- err
 	}()
 	deadline := time.Now().Add(time.Minute)
 	for {
-		x, err := s.xml(name, lvSecure)
+		ok, err := reached(req.InstanceID)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if disks, err := disksOf(x); err == nil {
-			if _, ok := rescueDisk(disks, name); ok {
-				break // the rescue definition is defined; the guest is being shut down
-			}
+		if ok {
+			break
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("the rescue definition was not defined within a minute:\n%s", x)
+			t.Fatal("the rescue did not get far enough within a minute")
 		}
-		time.Sleep(20 * time.Millisecond)
+		time.Sleep(5 * time.Millisecond)
 	}
-	_ = b.Close() // the process "dies": its connection is gone
+	_ = b.Close()
 	select {
 	case err := <-done:
 		t.Logf("interrupted rescue returned: %v", err)
 	case <-time.After(time.Minute):
 		t.Fatal("the interrupted rescue did not return")
 	}
-	if ok, err := s.journal(name); err != nil || !ok {
-		t.Fatalf("no journal after the interrupted rescue (%v)", err)
-	}
-	if inst, err := s.get(name); err != nil || inst.State != rescue.StateError || inst.Status != rlibvirt.StatusIncomplete {
-		t.Fatalf("after the interrupted rescue: %+v %v, want %s", inst, err, rlibvirt.StatusIncomplete)
-	}
-
-	cfg := s.config(attr("instance_id", name), attr("image_id", img), attr("device", "disk"), attr("bus", "virtio"),
-		attr("shutdown_timeout", "3s"))
-	resource.Test(t, resource.TestCase{
-		ProtoV6ProviderFactories: acctest.ProviderFactories,
-		CheckDestroy: check(func() error {
-			if err := w.next(libvirtd.BootRoot); err != nil {
-				return err
-			}
-			return checkRestored(s, name, orig)
-		}),
-		Steps: []resource.TestStep{{
-			PreConfig: func() { w.mark() },
-			Config:    cfg,
-			ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
-				plancheck.ExpectResourceAction(addr, plancheck.ResourceActionCreate),
-			}},
-			Check: resource.ComposeAggregateTestCheckFunc(
-				check(func() error { return w.next(libvirtd.BootRescueDisk) }),
-				check(func() error { return liveHasFile(s, name, lv.RootDisk(name)) }),
-				check(func() error { return checkRescued(s, name, orig, rescueExpect{device: "disk", bus: "virtio"}) }),
-			),
-		}},
-	})
 }
