@@ -1,5 +1,3 @@
-// Package libvirt is the rescue Backend for libvirt hosts, over go-libvirt: it does what Nova's
-// libvirt driver does for rescue, itself.
 package libvirt
 
 // Config is the provider's libvirt block.

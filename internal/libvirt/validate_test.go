@@ -142,3 +142,21 @@ func TestTestDriverDomainGone(t *testing.T) {
 	}
 	_ = rlibvirt.MetadataNamespace
 }
+
+// A paused domain is not rescued (as Nova refuses a PAUSED server): a conflict, nothing changed.
+func TestTestDriverPausedIsConflict(t *testing.T) {
+	td := newTestDriver(t)
+	img := td.volume(t, "rescue-paused.iso", "raw", "")
+	b := newBackend(t, td.lv.TestURI)
+	d := td.domain(t, "td-paused", true, false, "")
+	if err := td.l.DomainSuspend(d); err != nil {
+		t.Fatal(err)
+	}
+	orig := td.xml(t, d, secure)
+	if _, err := b.Rescue(context.Background(), rescue.Request{InstanceID: "td-paused", ImageID: img}); !rescue.IsConflict(err) {
+		t.Fatalf("Rescue of a paused domain: %v", err)
+	}
+	if got := td.xml(t, d, secure); got != orig {
+		t.Fatalf("definition changed:\n%s", got)
+	}
+}

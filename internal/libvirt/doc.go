@@ -1,0 +1,77 @@
+// Package libvirt is the rescue Backend for libvirt hosts, over go-libvirt: it does what Nova's
+// libvirt driver does for rescue, itself. It imports no Terraform package.
+//
+// # Connection
+//
+// New opens one connection per Backend (per provider instance), from Config.URI, else
+// LIBVIRT_DEFAULT_URI, else qemu:///system. Transports: unix (qemu:///system,
+// qemu+unix:///system?socket=..., test:///default or test+unix:///default?socket=... through a
+// daemon), tcp (qemu+tcp://host[:16509]/system), tls (qemu+tls://host[:16514]/system, ?pkipath=
+// with cacert.pem, clientcert.pem, clientkey.pem, default /etc/pki/CA and /etc/pki/libvirt;
+// ?no_verify=1), ssh (qemu+ssh://user@host[:port]/system, also libssh/libssh2: the Go SSH client
+// opens the remote socket (?socket=, default /var/run/libvirt/libvirt-sock) with OpenSSH's
+// direct-streamlocal channel; keys from ?keyfile=, ~/.ssh/id_{ed25519,ecdsa,rsa} and the ssh
+// agent, then the URI's password; the host key is always checked against ?known_hosts= (default
+// ~/.ssh/known_hosts) unless ?no_verify=1 or ?known_hosts_verify=ignore). go-libvirt's client
+// multiplexes RPCs, so one connection serves concurrent resources; rescue and unrescue of one
+// domain are serialized by a per-domain mutex. A lost connection (libvirtd restart) is reopened
+// on the next call.
+//
+// # Rescue
+//
+// Legacy mode (no device/bus) or stable-device mode, as package domxml transforms the
+// definition. Steps (RescueSteps): the journal key secret; the journal (state preparing) in the
+// persistent definition's <metadata> (namespace MetadataNamespace) before anything changes; a
+// qcow2 copy-on-write overlay of the rescue image (always, for every device type: the rescue
+// image is never written, and the overlay's path identifies the rescue definition); with
+// admin_pass a config drive (domxml.ConfigDrive) uploaded as a raw volume; the rescue definition
+// defined while the guest still runs (libvirt's rejection costs no downtime and is rolled back:
+// volumes removed, original defined again, key removed; the error keeps libvirt's message); clean
+// shutdown (ACPI power button, pressed again every 5 s, flags=0 where ACPI is unsupported such as
+// the test driver; forced off after shutdown_timeout, default 60 s); start; journal state
+// rescued. A rescue definition that fails to start is rolled back and the original started
+// again (FailedError with libvirt's reason). Paused domains are a ConflictError.
+//
+// # Journal and secrets
+//
+// The journal records the original inactive secure XML, the overlay and config drive volumes,
+// device, bus, mode, image, shutdown timeout and whether the domain ran. Metadata is readable by
+// read-only connections, and the secure XML holds secrets (graphics passwords), so the original
+// is sealed with AES-256-GCM (the domain UUID as associated data) under a random 256-bit key kept
+// in a libvirt secret (ephemeral='no', private='no', UUID derived from the domain UUID, no usage):
+// read-write connections read it back with virSecretGetValue, read-only connections are refused.
+// The secret is removed at unrescue. Where the driver has no secret driver (the test driver),
+// the original is journalled in plain text only if it holds no secrets (its secure and normal
+// XML are equal); otherwise the rescue is refused (UnsupportedError) before any change.
+//
+// # Storage
+//
+// Images are found through the storage API (works remotely, no qemu-img or file access on the
+// client): an absolute path with virStorageVolLookupByPath, or pool/volume. When no active pool
+// holds a path's directory, a transient dir pool named tfrescue-<hash of the directory> is
+// started for it (at plan time too; it vanishes with a libvirtd restart and is made again when
+// needed; it is not removed afterwards). An inactive pool that holds the directory is an error
+// that says to start it. The overlay (<domain>.rescue-<uuid8>.qcow2) and the config drive
+// (<domain>.rescue-<uuid8>.config.iso) are created in the rescue image's pool, so that pool must
+// be writable and of a type that supports qcow2 backing stores (dir, fs, netfs). Without
+// image_id, the image is the root disk's backing image: the <backingStore> of the domain XML,
+// else that of the root disk's storage volume, else an InvalidError on image_id.
+//
+// # Unrescue and Get
+//
+// Unrescue needs only the journal, so any process can do it: the rescue guest (only when the
+// running guest was started from the rescue definition) is shut down cleanly, the volumes are
+// removed, the original definition is defined again (byte-identical inactive XML; the journal
+// goes with it), the key is removed, and the domain is started if the rescue guest ran or the
+// domain ran before the rescue (as Nova, an unrescued instance runs). It is idempotent and
+// resumable after a crash at any step (UnrescueSteps); one gap: a crash between defining the
+// original and starting it leaves the domain shut off on its original definition.
+//
+// Get: no journal means not in rescue (StateActive when running or blocked, StateStopped when
+// shut off, StateError when crashed, StateOther otherwise). With a journal: StateRescued when the
+// running guest was started from the rescue definition, or the journal says rescued and the
+// shut-off domain still has the rescue definition; StateRescuing/StateUnrescuing while this
+// Backend works on the domain; anything else is a rescue that stopped halfway: StateError with
+// Status StatusIncomplete and a Fault that says so. The engine then unrescues it on delete
+// (restoring the original), and a new Rescue rolls it back first and rescues again.
+package libvirt
