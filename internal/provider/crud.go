@@ -54,6 +54,29 @@ func logCtx(ctx context.Context, m *instanceModel) context.Context {
 	return tflog.SetField(ctx, "instance_id", known(m.InstanceID))
 }
 
+// begin prepares one operation on m: secrets masked in its logs, its context bounded by the
+// resource's timeout for it, and the engine. A nil engine means diags says why.
+func (r *instanceResource) begin(ctx context.Context, m *instanceModel,
+	timeout func(context.Context, time.Duration) (time.Duration, diag.Diagnostics), diags *diag.Diagnostics,
+) (context.Context, context.CancelFunc, *rescue.Engine) {
+	if diags.HasError() {
+		return ctx, func() {}, nil
+	}
+	d, td := timeout(ctx, defaultTimeout)
+	diags.Append(td...)
+	if diags.HasError() {
+		return ctx, func() {}, nil
+	}
+	ctx = logCtx(ctx, m)
+	ctx, cancel := context.WithTimeout(ctx, d)
+	eng, err := r.engine(ctx)
+	if err != nil {
+		addErr(diags, "Cannot reach the backend", err)
+		return ctx, cancel, nil
+	}
+	return ctx, cancel, eng
+}
+
 func (r *instanceResource) ValidateConfig(ctx context.Context, req resource.ValidateConfigRequest, resp *resource.ValidateConfigResponse) {
 	var m instanceModel
 	resp.Diagnostics.Append(req.Config.Get(ctx, &m)...)
@@ -134,20 +157,9 @@ func (r *instanceResource) ModifyPlan(ctx context.Context, req resource.ModifyPl
 func (r *instanceResource) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {
 	var plan instanceModel
 	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
-	if resp.Diagnostics.HasError() {
-		return
-	}
-	timeout, d := plan.Timeouts.Create(ctx, defaultTimeout)
-	resp.Diagnostics.Append(d...)
-	if resp.Diagnostics.HasError() {
-		return
-	}
-	ctx = logCtx(ctx, &plan)
-	ctx, cancel := context.WithTimeout(ctx, timeout)
+	ctx, cancel, eng := r.begin(ctx, &plan, plan.Timeouts.Create, &resp.Diagnostics)
 	defer cancel()
-	eng, err := r.engine(ctx)
-	if err != nil {
-		addErr(&resp.Diagnostics, "Cannot reach the backend", err)
+	if eng == nil {
 		return
 	}
 	rq := plan.request()
@@ -195,20 +207,9 @@ func (r *instanceResource) Create(ctx context.Context, req resource.CreateReques
 func (r *instanceResource) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
 	var state instanceModel
 	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
-	if resp.Diagnostics.HasError() {
-		return
-	}
-	timeout, d := state.Timeouts.Read(ctx, defaultTimeout)
-	resp.Diagnostics.Append(d...)
-	if resp.Diagnostics.HasError() {
-		return
-	}
-	ctx = logCtx(ctx, &state)
-	ctx, cancel := context.WithTimeout(ctx, timeout)
+	ctx, cancel, eng := r.begin(ctx, &state, state.Timeouts.Read, &resp.Diagnostics)
 	defer cancel()
-	eng, err := r.engine(ctx)
-	if err != nil {
-		addErr(&resp.Diagnostics, "Cannot reach the backend", err)
+	if eng == nil {
 		return
 	}
 	id := state.ID.ValueString()
@@ -256,20 +257,9 @@ func (r *instanceResource) Update(ctx context.Context, req resource.UpdateReques
 func (r *instanceResource) Delete(ctx context.Context, req resource.DeleteRequest, resp *resource.DeleteResponse) {
 	var state instanceModel
 	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
-	if resp.Diagnostics.HasError() {
-		return
-	}
-	timeout, d := state.Timeouts.Delete(ctx, defaultTimeout)
-	resp.Diagnostics.Append(d...)
-	if resp.Diagnostics.HasError() {
-		return
-	}
-	ctx = logCtx(ctx, &state)
-	ctx, cancel := context.WithTimeout(ctx, timeout)
+	ctx, cancel, eng := r.begin(ctx, &state, state.Timeouts.Delete, &resp.Diagnostics)
 	defer cancel()
-	eng, err := r.engine(ctx)
-	if err != nil {
-		addErr(&resp.Diagnostics, "Cannot reach the backend", err)
+	if eng == nil {
 		return
 	}
 	id := state.ID.ValueString()
