@@ -9,6 +9,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-framework/path"
 	"github.com/hashicorp/terraform-plugin-framework/types"
+	"github.com/hashicorp/terraform-plugin-log/tflog"
 
 	"github.com/rescue-labs/terraform-provider-rescue/internal/libvirt"
 	"github.com/rescue-labs/terraform-provider-rescue/internal/nova"
@@ -153,6 +154,9 @@ func novaConfig(m *openstackModel) (nova.Config, bool, diag.Diagnostics) {
 		Insecure:                    b(m.Insecure), AllowReauth: b(m.AllowReauth),
 		CACertFile: s(m.CACertFile), Cert: s(m.Cert), Key: s(m.Key),
 		EndpointType: s(m.EndpointType),
+		Logger: func(ctx context.Context, msg string, fields map[string]any) {
+			tflog.Debug(ctx, msg, fields)
+		},
 	}
 	if m.MaxRetries.IsUnknown() {
 		unknown = true
