@@ -23,6 +23,9 @@ func main() {
 		Address: "registry.terraform.io/rescue-labs/rescue",
 		Debug:   debug,
 	})
+	if cerr := provider.CloseAll(); cerr != nil {
+		log.Printf("closing backend connections: %v", cerr)
+	}
 	if err != nil {
 		log.Fatal(err.Error())
 	}

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sort"
+	"strings"
 	"sync"
 
 	"github.com/hashicorp/terraform-plugin-framework/diag"
@@ -36,9 +38,38 @@ type client struct {
 }
 
 var (
-	openMu sync.Mutex
-	opened []*client
+	openMu  sync.Mutex
+	opened  []*client
+	clients = map[string]*client{}
 )
+
+// sharedClient returns the client made for the same configuration and environment before, or
+// a new one: a process that configures the provider many times (the acceptance tests, which
+// serve it in-process) keeps one connection per configuration.
+func sharedClient(key string, mk func() (*client, diag.Diagnostics)) (*client, diag.Diagnostics) {
+	openMu.Lock()
+	defer openMu.Unlock()
+	if c, ok := clients[key]; ok {
+		return c, nil
+	}
+	c, diags := mk()
+	if !diags.HasError() && !c.unknown {
+		clients[key] = c
+	}
+	return c, diags
+}
+
+// configKey identifies a provider configuration together with the environment it falls back to.
+func configKey(config string, environ []string) string {
+	var env []string
+	for _, kv := range environ {
+		if strings.HasPrefix(kv, "OS_") || strings.HasPrefix(kv, "LIBVIRT_") {
+			env = append(env, kv)
+		}
+	}
+	sort.Strings(env)
+	return config + "\x00" + strings.Join(env, "\x00")
+}
 
 // Engine returns the engine over this provider's backend, connecting on first use.
 func (c *client) Engine(ctx context.Context) (*rescue.Engine, error) {
@@ -75,6 +106,7 @@ func CloseAll() error {
 	openMu.Lock()
 	list := opened
 	opened = nil
+	clients = map[string]*client{}
 	openMu.Unlock()
 	var errs []error
 	for _, c := range list {

@@ -116,7 +116,7 @@ func (r *instanceResource) ModifyPlan(ctx context.Context, req resource.ModifyPl
 		for _, c := range []struct {
 			cfg types.String
 			p   *types.String
-		}{{config.Device, &plan.Device}, {config.Bus, &plan.Bus}, {config.AdminPass, &plan.AdminPass}} {
+		}{{config.ImageID, &plan.ImageID}, {config.Device, &plan.Device}, {config.Bus, &plan.Bus}, {config.AdminPass, &plan.AdminPass}} {
 			if c.cfg.IsNull() {
 				*c.p = types.StringUnknown()
 			}
@@ -140,7 +140,7 @@ func (r *instanceResource) ModifyPlan(ctx context.Context, req resource.ModifyPl
 		resp.Diagnostics.AddWarning("Rescue", w)
 	}
 	// Everything that decides device and bus is known: show the outcome in the plan.
-	if !plan.InstanceID.IsUnknown() && !plan.ImageID.IsUnknown() {
+	if !plan.InstanceID.IsUnknown() && !config.ImageID.IsUnknown() {
 		if plan.Device.IsUnknown() {
 			plan.Device = strOrNull(p.Device)
 		}
@@ -190,6 +190,13 @@ func (r *instanceResource) Create(ctx context.Context, req resource.CreateReques
 	}
 	if inst != nil && inst.Mode != "" {
 		plan.Mode = types.StringValue(string(inst.Mode))
+	}
+	if plan.ImageID.IsUnknown() {
+		// Omitted: the backend's default image, shown where the backend can tell it.
+		plan.ImageID = types.StringNull()
+		if inst != nil {
+			plan.ImageID = strOrNull(inst.ImageID)
+		}
 	}
 	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
 	if err != nil {

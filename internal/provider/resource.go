@@ -52,7 +52,6 @@ func (r *instanceResource) Metadata(_ context.Context, req resource.MetadataRequ
 }
 
 func (r *instanceResource) Schema(ctx context.Context, _ resource.SchemaRequest, resp *resource.SchemaResponse) {
-	replaceAdopt := []planmodifier.String{replaceUnlessImported(false, true)}
 	replaceComputedAdopt := []planmodifier.String{replaceUnlessImported(true, true)}
 	replaceComputed := []planmodifier.String{replaceUnlessImported(true, false)}
 	resp.Schema = schema.Schema{
@@ -74,10 +73,12 @@ func (r *instanceResource) Schema(ctx context.Context, _ resource.SchemaRequest,
 			},
 			"image_id": schema.StringAttribute{
 				Optional: true,
+				Computed: true,
 				Description: "The rescue image. Nova: a Glance image UUID; omitted, the server's own image. libvirt: " +
-					"a file path on the host, or `pool/volume`; omitted, the backing image of the root disk.",
+					"a file path on the host, or `pool/volume`; omitted, the backing image of the root disk, " +
+					"which is then shown here.",
 				Validators:    []validator.String{stringvalidator.LengthAtLeast(1)},
-				PlanModifiers: replaceAdopt,
+				PlanModifiers: replaceComputedAdopt,
 			},
 			"device": schema.StringAttribute{
 				Optional: true,
