@@ -154,7 +154,7 @@ func (e *Env) DefineGuest(t testing.TB, name string, o GuestOptions) {
 	t.Helper()
 	l := e.QEMU(t)
 	t.Cleanup(func() {
-		if err := e.Daemon.RemoveGuest(e.QEMU(t), name); err != nil {
+		if err := e.RemoveGuest(e.QEMU(t), name); err != nil {
 			t.Errorf("remove guest %s: %v", name, err)
 		}
 		e.mu.Lock()

@@ -139,7 +139,7 @@ func checkErr(t *testing.T, err error, c rescueCase) {
 			t.Errorf("attribute = %q, want %q", ie.Attribute, c.errAttr)
 		}
 	}
-	if _, ok := c.errKind.(*rescue.UnsupportedError); ok {
+	if _, ok := c.errKind.(*rescue.UnsupportedError); ok { //nolint:errorlint // errKind is a sample value naming the kind, not an error to unwrap
 		var ue *rescue.UnsupportedError
 		if !errors.As(err, &ue) {
 			t.Errorf("want *rescue.UnsupportedError, got %T", err)

@@ -67,7 +67,7 @@ func parseTree(s string) (*document, error) {
 	}
 	for {
 		tok, err := d.RawToken()
-		if err == io.EOF {
+		if errors.Is(err, io.EOF) {
 			break
 		}
 		if err != nil {
