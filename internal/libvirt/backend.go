@@ -202,3 +202,29 @@ func isCode(err error, codes ...golibvirt.ErrorNumber) bool {
 	}
 	return false
 }
+
+// startRetryDelay is how long startDomain waits before its one retry.
+var startRetryDelay = time.Second
+
+// startDomain starts d. A start that fails with libvirt's internal error (QEMU exited while
+// libvirt connected to its monitor, seen once in about ten loaded TCG test runs, with no
+// message from QEMU) is tried once more after a second, if the domain is not running by then;
+// a definition QEMU really refuses fails both times and the second error is returned.
+func startDomain(ctx context.Context, l *golibvirt.Libvirt, d golibvirt.Domain) error {
+	err := l.DomainCreate(d)
+	if err == nil || !isCode(err, golibvirt.ErrInternalError) {
+		return err
+	}
+	select {
+	case <-ctx.Done():
+		return err
+	case <-time.After(startRetryDelay):
+	}
+	if st, _, serr := l.DomainGetState(d, 0); serr == nil && golibvirt.DomainState(st) == golibvirt.DomainRunning {
+		return nil
+	}
+	if rerr := l.DomainCreate(d); rerr != nil {
+		return fmt.Errorf("%w (tried twice; first: %v)", rerr, err)
+	}
+	return nil
+}

@@ -195,7 +195,7 @@ func (b *Backend) Rescue(ctx context.Context, req rescue.Request) (rescue.Result
 	if err := b.step("rescue", stepShutdown); err != nil {
 		return fail(err)
 	}
-	if err := l.DomainCreate(d); err != nil {
+	if err := startDomain(ctx, l, d); err != nil {
 		return fail(&rescue.FailedError{Op: "rescue", InstanceID: req.InstanceID, Reason: "libvirt could not start the rescue definition: " + err.Error()})
 	}
 	if err := b.step("rescue", stepStart); err != nil {

@@ -114,7 +114,7 @@ func (b *Backend) unrescue(ctx context.Context, l *golibvirt.Libvirt, d golibvir
 		return err
 	}
 	if restart && !running && (ranRescue || j.WasRunning) {
-		if err := l.DomainCreate(d); err != nil && !isCode(err, golibvirt.ErrOperationInvalid) {
+		if err := startDomain(ctx, l, d); err != nil && !isCode(err, golibvirt.ErrOperationInvalid) {
 			return fmt.Errorf("start domain %s on its original definition: %w", d.Name, err)
 		}
 	}
