@@ -50,6 +50,7 @@ func logCtx(ctx context.Context, m *instanceModel) context.Context {
 	ctx = tflog.MaskFieldValuesWithFieldKeys(ctx, "admin_pass", "password", "token")
 	if p := known(m.AdminPass); p != "" {
 		ctx = tflog.MaskMessageStrings(ctx, p)
+		ctx = tflog.MaskAllFieldValuesStrings(ctx, p)
 	}
 	return tflog.SetField(ctx, "instance_id", known(m.InstanceID))
 }
