@@ -224,7 +224,7 @@ func startDomain(ctx context.Context, l *golibvirt.Libvirt, d golibvirt.Domain) 
 		return nil
 	}
 	if rerr := l.DomainCreate(d); rerr != nil {
-		return fmt.Errorf("%w (tried twice; first: %v)", rerr, err)
+		return fmt.Errorf("%w (tried twice; first: %w)", rerr, err)
 	}
 	return nil
 }
