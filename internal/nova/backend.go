@@ -171,6 +171,10 @@ func (b *Backend) validate(ctx context.Context, req rescue.Request) (rescue.Plan
 		}
 	}
 
+	if req.ImageUnknown {
+		// The rescue image is known only at apply: everything else was checked.
+		return rescue.Plan{Device: req.Device, Bus: req.Bus}, info, nil
+	}
 	imageID := req.ImageID
 	if imageID == "" && info != nil {
 		imageID = info.imageID

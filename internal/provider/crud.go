@@ -132,7 +132,9 @@ func (r *instanceResource) ModifyPlan(ctx context.Context, req resource.ModifyPl
 	}
 	vctx, cancel := context.WithTimeout(ctx, validateTimeout)
 	defer cancel()
-	p, err := eng.Backend.Validate(vctx, plan.request())
+	rq := plan.request()
+	rq.ImageUnknown = config.ImageID.IsUnknown()
+	p, err := eng.Backend.Validate(vctx, rq)
 	if err != nil {
 		addErr(&resp.Diagnostics, "Invalid rescue", err)
 		return

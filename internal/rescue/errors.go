@@ -9,6 +9,10 @@ import (
 // the instance may be in rescue or on its way there, so the caller must keep track of it.
 var ErrAccepted = errors.New("rescue accepted by the backend")
 
+// ErrAuth marks an error where the backend refused the credentials (Keystone's 401, a refused
+// SSH key): retrying with the same configuration cannot help, so callers do not repeat it.
+var ErrAuth = errors.New("credentials refused")
+
 // NotFoundError says the instance (or the image) does not exist.
 type NotFoundError struct {
 	// What is "instance" or "image".

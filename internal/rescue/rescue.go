@@ -61,6 +61,9 @@ type Request struct {
 	AdminPass string
 	// ShutdownTimeout is how long a clean shutdown may take (libvirt); zero means the default.
 	ShutdownTimeout time.Duration
+	// ImageUnknown says that image_id is set but not known yet (plan time): Validate must not
+	// take the empty ImageID for "omitted" and checks only the rest.
+	ImageUnknown bool
 }
 
 // Plan is a request with the values a backend resolved from it before any change.
