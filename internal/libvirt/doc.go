@@ -17,6 +17,15 @@
 // domain are serialized by a per-domain mutex. A lost connection (libvirtd restart) is reopened
 // on the next call.
 //
+// # Validate
+//
+// Validate checks a request before any change: device and bus values, the pair against the
+// host's domain capabilities and the known rules, a dry run of the transform, the rescue image.
+// At plan time an unknown instance_id (InstanceID "") gets only the checks that need no host
+// (values, the fixed pair rules, shutdown timeout); an unknown image_id (Request.ImageUnknown)
+// skips the image. The plan then has the given device and bus, and mode stable when one is
+// set, else an empty (unknown) mode.
+//
 // # Rescue
 //
 // Legacy mode (no device/bus) or stable-device mode, as package domxml transforms the

@@ -33,6 +33,8 @@ var RescueSteps = []string{stepSecret, stepJournal, stepOverlay, stepConfigDrive
 // rolled back), then the guest is shut down cleanly (forced off after the shutdown timeout)
 // and the rescue definition is started. It returns once the rescue guest was started.
 func (b *Backend) Rescue(ctx context.Context, req rescue.Request) (rescue.Result, error) {
+	// At apply every value is known: an empty image_id means the default image.
+	req.ImageUnknown = false
 	l, err := b.client(ctx)
 	if err != nil {
 		return rescue.Result{}, err

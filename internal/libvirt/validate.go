@@ -22,7 +22,15 @@ type plan struct {
 // that device and bus are valid values and that the host supports the pair for this domain
 // (its domain capabilities and the known rules), and that the rescue image exists (or, without
 // image_id, that the root disk has a backing image).
+//
+// At plan time some values may be unknown: an empty InstanceID (instance_id unknown) gets only
+// the checks that need no host (device and bus values, the fixed pair rules, the shutdown
+// timeout); req.ImageUnknown (image_id set but unknown) skips the image. Both return the given
+// device and bus, and mode stable when one of them is set, else an empty (unknown) mode.
 func (b *Backend) Validate(ctx context.Context, req rescue.Request) (rescue.Plan, error) {
+	if req.InstanceID == "" {
+		return validateOffline(req)
+	}
 	l, err := b.client(ctx)
 	if err != nil {
 		return rescue.Plan{}, err
@@ -40,6 +48,30 @@ func (b *Backend) Validate(ctx context.Context, req rescue.Request) (rescue.Plan
 		return rescue.Plan{}, err
 	}
 	return p.Plan, nil
+}
+
+// validateOffline checks what can be checked without the domain (instance_id unknown at plan).
+func validateOffline(req rescue.Request) (rescue.Plan, error) {
+	if err := validateValues(req); err != nil {
+		return rescue.Plan{}, err
+	}
+	if req.Device != "" && req.Bus != "" {
+		// No host capabilities, no machine: only the rules that hold everywhere.
+		if err := domxml.CheckDeviceBus(req.Device, req.Bus, domxml.HostInfo{}); err != nil {
+			return rescue.Plan{}, err
+		}
+	}
+	return unknownPlan(req), nil
+}
+
+// unknownPlan is the plan of a request whose instance or image is unknown yet: the device and
+// bus as given; mode stable when one is set, else unknown.
+func unknownPlan(req rescue.Request) rescue.Plan {
+	p := rescue.Plan{Device: req.Device, Bus: req.Bus}
+	if req.Device != "" || req.Bus != "" {
+		p.Mode = rescue.ModeStable
+	}
+	return p
 }
 
 // validateValues checks the request's values without a connection.
@@ -80,6 +112,15 @@ func (b *Backend) validate(l *golibvirt.Libvirt, d golibvirt.Domain, orig string
 	// controller, ...): run it once with a placeholder image so that they show before any change.
 	if _, err := domxml.Rescue(orig, domxml.Options{Device: p.Device, Bus: p.Bus, Image: domxml.Source{File: "/validate/rescue.qcow2"}, Format: "qcow2"}); err != nil {
 		return nil, err
+	}
+	if req.ImageUnknown && req.ImageID == "" {
+		// image_id is set but unknown yet (plan): the rest is checked, the image at apply.
+		up := unknownPlan(req)
+		p.Mode = up.Mode
+		if up.Mode == "" {
+			p.Device, p.Bus = "", ""
+		}
+		return p, nil
 	}
 	spec := req.ImageID
 	if spec == "" {

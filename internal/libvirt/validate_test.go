@@ -160,3 +160,59 @@ func TestTestDriverPausedIsConflict(t *testing.T) {
 		t.Fatalf("definition changed:\n%s", got)
 	}
 }
+
+// At plan time instance_id (InstanceID "") or image_id (ImageUnknown) may be unknown: Validate
+// checks what it can and never asks for a domain name or a backing image.
+func TestTestDriverValidateUnknown(t *testing.T) {
+	td := newTestDriver(t)
+	b := newBackend(t, td.lv.TestURI)
+	ctx := context.Background()
+	td.domain(t, "td-val-unknown", true, false, "") // no backing image
+	for _, c := range []struct {
+		name string
+		req  rescue.Request
+		want rescue.Plan
+	}{
+		{"instance unknown, legacy", rescue.Request{ImageID: "/default-pool/x.iso"}, rescue.Plan{}},
+		{"instance and image unknown", rescue.Request{ImageUnknown: true}, rescue.Plan{}},
+		{"instance unknown, stable", rescue.Request{ImageUnknown: true, Device: "cdrom", Bus: "sata"}, rescue.Plan{Device: "cdrom", Bus: "sata", Mode: rescue.ModeStable}},
+		{"instance unknown, device only", rescue.Request{Device: "disk"}, rescue.Plan{Device: "disk", Mode: rescue.ModeStable}},
+		{"image unknown, legacy", rescue.Request{InstanceID: "td-val-unknown", ImageUnknown: true}, rescue.Plan{}},
+		{"image unknown, stable", rescue.Request{InstanceID: "td-val-unknown", ImageUnknown: true, Device: "cdrom", Bus: "scsi"}, rescue.Plan{Device: "cdrom", Bus: "scsi", Mode: rescue.ModeStable}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			p, err := b.Validate(ctx, c.req)
+			if err != nil {
+				t.Fatalf("Validate: %v", err)
+			}
+			if p.Device != c.want.Device || p.Bus != c.want.Bus || p.Mode != c.want.Mode {
+				t.Errorf("plan %+v, want %+v", p, c.want)
+			}
+		})
+	}
+	invalid := func(attr string) func(error) bool {
+		return func(err error) bool {
+			var ie *rescue.InvalidError
+			return errors.As(err, &ie) && ie.Attribute == attr
+		}
+	}
+	for _, c := range []struct {
+		name string
+		req  rescue.Request
+		ok   func(error) bool
+	}{
+		{"bad device", rescue.Request{ImageUnknown: true, Device: "tape"}, invalid("device")},
+		{"bad bus", rescue.Request{Bus: "pci"}, invalid("bus")},
+		{"cdrom on virtio", rescue.Request{ImageUnknown: true, Device: "cdrom", Bus: "virtio"}, invalid("bus")},
+		{"floppy on sata", rescue.Request{Device: "floppy", Bus: "sata"}, invalid("bus")},
+		{"negative timeout", rescue.Request{ShutdownTimeout: -1}, invalid("shutdown_timeout")},
+		{"image unknown, cdrom on virtio", rescue.Request{InstanceID: "td-val-unknown", ImageUnknown: true, Device: "cdrom", Bus: "virtio"}, invalid("bus")},
+		{"image unknown, missing domain", rescue.Request{InstanceID: "td-val-nope", ImageUnknown: true}, rescue.IsNotFound},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if _, err := b.Validate(ctx, c.req); !c.ok(err) {
+				t.Errorf("Validate: %T %v", err, err)
+			}
+		})
+	}
+}
