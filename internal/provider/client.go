@@ -35,6 +35,9 @@ type client struct {
 
 	mu      sync.Mutex
 	backend rescue.Backend
+	// authErr is kept once the backend refused the credentials: every further resource of
+	// the run gets it without another login (which could lock the account).
+	authErr error
 }
 
 var (
@@ -78,10 +81,17 @@ func (c *client) Engine(ctx context.Context) (*rescue.Engine, error) {
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	if c.authErr != nil {
+		return nil, c.authErr
+	}
 	if c.backend == nil {
 		b, err := c.open(ctx)
 		if err != nil {
-			return nil, fmt.Errorf("connect to the %s backend: %w", c.kind, err)
+			err = fmt.Errorf("connect to the %s backend: %w", c.kind, err)
+			if errors.Is(err, rescue.ErrAuth) {
+				c.authErr = err
+			}
+			return nil, err
 		}
 		c.backend = b
 		openMu.Lock()

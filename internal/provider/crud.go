@@ -110,6 +110,13 @@ func (r *instanceResource) ModifyPlan(ctx context.Context, req resource.ModifyPl
 	}
 	creating := req.State.Raw.IsNull()
 	if !creating && len(resp.RequiresReplace) == 0 {
+		var state instanceModel
+		resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
+		if resp.Diagnostics.HasError() || plan.ShutdownTimeout.Equal(state.ShutdownTimeout) {
+			return
+		}
+		// Only shutdown_timeout changes (in place): the backend says whether it applies.
+		r.validateOnly(ctx, &plan, config, resp)
 		return
 	}
 	if !creating {
@@ -124,19 +131,8 @@ func (r *instanceResource) ModifyPlan(ctx context.Context, req resource.ModifyPl
 		}
 		plan.Mode = types.StringUnknown()
 	}
-	ctx = logCtx(ctx, &plan)
-	eng, err := r.client.Engine(ctx)
-	if err != nil {
-		addErr(&resp.Diagnostics, "Cannot reach the backend to check the rescue", err)
-		return
-	}
-	vctx, cancel := context.WithTimeout(ctx, validateTimeout)
-	defer cancel()
-	rq := plan.request()
-	rq.ImageUnknown = config.ImageID.IsUnknown()
-	p, err := eng.Backend.Validate(vctx, rq)
-	if err != nil {
-		addErr(&resp.Diagnostics, "Invalid rescue", err)
+	p, ok := r.validateOnly(ctx, &plan, config, resp)
+	if !ok {
 		return
 	}
 	for _, w := range p.Warnings {
@@ -155,6 +151,26 @@ func (r *instanceResource) ModifyPlan(ctx context.Context, req resource.ModifyPl
 		}
 	}
 	resp.Diagnostics.Append(resp.Plan.Set(ctx, &plan)...)
+}
+
+// validateOnly asks the backend to check the planned rescue, within validateTimeout.
+func (r *instanceResource) validateOnly(ctx context.Context, plan *instanceModel, config instanceModel, resp *resource.ModifyPlanResponse) (rescue.Plan, bool) {
+	ctx = logCtx(ctx, plan)
+	ctx, cancel := context.WithTimeout(ctx, validateTimeout)
+	defer cancel()
+	eng, err := r.client.Engine(ctx)
+	if err != nil {
+		addErr(&resp.Diagnostics, "Cannot reach the backend to check the rescue", err)
+		return rescue.Plan{}, false
+	}
+	rq := plan.request()
+	rq.ImageUnknown = config.ImageID.IsUnknown()
+	p, err := eng.Backend.Validate(ctx, rq)
+	if err != nil {
+		addErr(&resp.Diagnostics, "Invalid rescue", err)
+		return rescue.Plan{}, false
+	}
+	return p, true
 }
 
 func (r *instanceResource) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {
@@ -233,10 +249,22 @@ func (r *instanceResource) Read(ctx context.Context, req resource.ReadRequest, r
 		addErr(&resp.Diagnostics, "Cannot read the instance", err)
 		return
 	}
-	if inst.State != rescue.StateRescued {
+	switch inst.State {
+	case rescue.StateRescued:
+	case rescue.StateActive, rescue.StateStopped:
 		tflog.Warn(ctx, "instance is no longer in rescue; removing it from state", map[string]any{"status": statusOf(inst)})
 		resp.State.RemoveResource(ctx)
 		return
+	default:
+		// An error or unknown state (Nova's ERROR or UNKNOWN during a cell outage, a libvirt
+		// rescue stopped halfway): keep the resource, so that destroy can still unrescue it
+		// and its password is not dropped.
+		detail := "Instance " + id + " is " + statusOf(inst) + "; the resource is kept in state so that " +
+			"`terraform destroy` can unrescue it."
+		if inst.Fault != "" {
+			detail += " Reason: " + inst.Fault
+		}
+		resp.Diagnostics.AddWarning("Instance is not cleanly in rescue", detail)
 	}
 	// Fill what the backend knows and the state lacks (after an import).
 	fill := func(dst *types.String, v string) {
@@ -275,6 +303,12 @@ func (r *instanceResource) Delete(ctx context.Context, req resource.DeleteReques
 	id := state.ID.ValueString()
 	tflog.Info(ctx, "unrescuing instance")
 	out, inst, err := eng.Unrescue(ctx, id)
+	if out == rescue.LeftInError {
+		resp.Diagnostics.AddWarning("Instance left in error",
+			"Instance "+id+" is "+statusOf(inst)+" and the backend refused to unrescue it ("+err.Error()+
+				"). It was removed from state; repair it with the backend's own tools.")
+		return
+	}
 	if err != nil {
 		addErr(&resp.Diagnostics, "Unrescue failed", err)
 		return

@@ -136,13 +136,13 @@ func (r *instanceResource) Configure(_ context.Context, req resource.ConfigureRe
 }
 
 func (r *instanceResource) ImportState(ctx context.Context, req resource.ImportStateRequest, resp *resource.ImportStateResponse) {
+	ctx, cancel := context.WithTimeout(ctx, defaultTimeout)
+	defer cancel()
 	eng, err := r.engine(ctx)
 	if err != nil {
 		addErr(&resp.Diagnostics, "Cannot import", err)
 		return
 	}
-	ctx, cancel := context.WithTimeout(ctx, defaultTimeout)
-	defer cancel()
 	inst, err := eng.Read(ctx, req.ID)
 	if err != nil {
 		addErr(&resp.Diagnostics, "Cannot import", err)

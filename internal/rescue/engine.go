@@ -37,6 +37,9 @@ const (
 	AlreadyUnrescued
 	// Gone means the instance no longer exists: nothing was done.
 	Gone
+	// LeftInError means the instance is in an error state and the backend refused to unrescue
+	// it (Nova answers 409 for an ERROR server): nothing was done, the reason is returned.
+	LeftInError
 )
 
 // Rescue rescues req.InstanceID and waits until it is really in rescue. The context's
@@ -69,9 +72,9 @@ func (e *Engine) Rescue(ctx context.Context, req Request) (Result, *Instance, er
 		case StateRescuing:
 			return false, nil
 		case StateActive, StateStopped:
-			// Not yet picked up by the backend, or silently reverted; keep waiting until the
-			// deadline rather than guessing.
-			return false, nil
+			// The backend recorded the rescue in progress before it accepted it, so an
+			// instance out of rescue with no task means the rescue was undone.
+			return false, e.reverted(ctx, "rescue", req.InstanceID, i)
 		}
 		return false, nil
 	})
@@ -112,6 +115,9 @@ func (e *Engine) Unrescue(ctx context.Context, id string) (Outcome, *Instance, e
 		if IsNotFound(err) {
 			return Gone, nil, nil
 		}
+		if cur.State == StateError && IsConflict(err) {
+			return LeftInError, cur, err
+		}
 		return 0, cur, err
 	}
 	inst, err := e.waitUnrescued(ctx, id)
@@ -139,9 +145,31 @@ func (e *Engine) waitUnrescued(ctx context.Context, id string) (*Instance, error
 			return true, nil
 		case StateError:
 			return false, &FailedError{Op: "unrescue", InstanceID: id, Reason: i.Fault}
+		case StateRescued:
+			// Back in rescue with no task: the unrescue was undone.
+			return false, e.reverted(ctx, "unrescue", id, i)
 		}
 		return false, nil
 	})
+}
+
+// reverted describes an accepted action that the backend undid without a fault, with the
+// backend's reason when it can tell one.
+func (e *Engine) reverted(ctx context.Context, op, id string, i *Instance) error {
+	reason := fmt.Sprintf("the instance is %s again without a fault", statusText(i))
+	if r, ok := e.Backend.(ActionReasoner); ok {
+		if why, err := r.LastActionError(ctx, id, op); err == nil && why != "" {
+			reason += ": " + why
+		}
+	}
+	return &FailedError{Op: op, InstanceID: id, Reason: reason}
+}
+
+func statusText(i *Instance) string {
+	if i.Status != "" {
+		return i.Status
+	}
+	return string(i.State)
 }
 
 func (e *Engine) waitRescueSettled(ctx context.Context, id string) (*Instance, error) {

@@ -181,3 +181,52 @@ func TestBackoffIsBounded(t *testing.T) {
 		}
 	}
 }
+
+// reasoner adds the backend's reason for an undone action.
+type reasoner struct{ *fakeBackend }
+
+func (reasoner) LastActionError(_ context.Context, _, action string) (string, error) {
+	return "Image 1234 could not be found (" + action + ")", nil
+}
+
+func TestRescueUndoneByTheBackendFailsAtOnceWithItsReason(t *testing.T) {
+	f := &fakeBackend{states: []rescue.Instance{st(rescue.StateActive)},
+		onRescue: []rescue.Instance{st(rescue.StateRescuing), {State: rescue.StateActive, Status: "ACTIVE"}}}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	_, _, err := fastEngine(reasoner{f}).Rescue(ctx, rescue.Request{InstanceID: "i1"})
+	var fe *rescue.FailedError
+	if !errors.As(err, &fe) || !rescue.Accepted(err) {
+		t.Fatalf("want an accepted FailedError, got %v", err)
+	}
+	if want := "the instance is ACTIVE again without a fault: Image 1234 could not be found (rescue)"; fe.Reason != want {
+		t.Fatalf("reason %q, want %q", fe.Reason, want)
+	}
+	if ctx.Err() != nil {
+		t.Fatal("waited until the deadline")
+	}
+}
+
+func TestUnrescueUndoneByTheBackendFails(t *testing.T) {
+	f := &fakeBackend{states: []rescue.Instance{st(rescue.StateRescued)},
+		onUnres: []rescue.Instance{st(rescue.StateUnrescuing), st(rescue.StateRescued)}}
+	_, _, err := fastEngine(f).Unrescue(context.Background(), "i1")
+	var fe *rescue.FailedError
+	if !errors.As(err, &fe) || fe.Op != "unrescue" {
+		t.Fatalf("want FailedError for unrescue, got %v", err)
+	}
+}
+
+func TestUnrescueOfAnErrorInstanceTheBackendRefuses(t *testing.T) {
+	f := &errUnrescue{fakeBackend{states: []rescue.Instance{{State: rescue.StateError, Status: "ERROR"}}}}
+	out, _, err := fastEngine(f).Unrescue(context.Background(), "i1")
+	if out != rescue.LeftInError || !rescue.IsConflict(err) {
+		t.Fatalf("got %v, %v; want LeftInError with the conflict", out, err)
+	}
+}
+
+type errUnrescue struct{ fakeBackend }
+
+func (e *errUnrescue) Unrescue(context.Context, string) error {
+	return &rescue.ConflictError{Msg: "Cannot 'unrescue' instance i1 while it is in vm_state error"}
+}

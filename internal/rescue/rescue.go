@@ -121,6 +121,14 @@ type Backend interface {
 	Get(ctx context.Context, instanceID string) (*Instance, error)
 }
 
+// ActionReasoner is implemented by backends that can say why an accepted action came to nothing
+// (Nova reverts a rescue to ACTIVE without a fault when its compute fails early).
+type ActionReasoner interface {
+	// LastActionError returns the backend's reason for the failure of the latest action
+	// ("rescue" or "unrescue") on the instance, or "" when it has none.
+	LastActionError(ctx context.Context, instanceID, action string) (string, error)
+}
+
 // Closer is implemented by backends that hold a connection.
 type Closer interface {
 	Close() error
