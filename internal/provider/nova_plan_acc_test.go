@@ -107,3 +107,21 @@ func TestAccNovaRescue_concurrent(t *testing.T) {
 		}},
 	})
 }
+
+// shutdown_timeout is refused on Nova also when it is added to an existing rescue, where it
+// would otherwise be an in-place update.
+func TestAccNovaRescue_shutdownTimeoutAddedLater(t *testing.T) {
+	n := acctest.StartNovaT(t)
+	id := n.CreateServer(t, acctest.ServerOpts{})
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: acctest.ProviderFactories,
+		CheckDestroy:             resource.ComposeAggregateTestCheckFunc(destroyedTo(n, id, "ACTIVE"), actionsAre(t, n, id, 1, 1)),
+		Steps: []resource.TestStep{{
+			Config: novaConfig(n, attr("instance_id", id)),
+			Check:  serverIs(n, id, "RESCUE"),
+		}, {
+			Config:      novaConfig(n, attr("instance_id", id), attr("shutdown_timeout", "30s")),
+			ExpectError: words("shutdown_timeout"),
+		}},
+	})
+}
