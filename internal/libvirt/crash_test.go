@@ -129,15 +129,15 @@ func TestTestDriverRescueAfterCrash(t *testing.T) {
 // wantAfterUnrescueCrash is what Get reports after an unrescue died right after a step.
 var wantAfterUnrescueCrash = map[string]rescue.State{
 	"shutdown": rescue.StateRescued, // shut off on the rescue definition
-	"volumes":  rescue.StateRescued,
-	"define":   rescue.StateStopped, // the original is back, not started yet
-	"secret":   rescue.StateStopped,
-	"start":    rescue.StateActive,
+	"define":   rescue.StateError,   // the original is back with the journal: unrescue-incomplete
+	"start":    rescue.StateError,   // the original runs, the clean-up is not done
+	"volumes":  rescue.StateError,
+	"journal":  rescue.StateActive, // the original, exactly; only the key may be left
+	"secret":   rescue.StateActive,
 }
 
 // An unrescue that dies after any step is finished by another Backend; the definition is the
-// original, byte for byte. A crash between restoring the original and starting it leaves the
-// domain shut off (documented).
+// original, byte for byte, and the domain runs again.
 func TestTestDriverCrashDuringUnrescue(t *testing.T) {
 	td := newTestDriver(t)
 	img := td.volume(t, "rescue-uncrash.iso", "raw", "")
@@ -174,6 +174,9 @@ func TestTestDriverCrashDuringUnrescue(t *testing.T) {
 			}
 			if hasRescueVolume(td.volumes(t), name) {
 				t.Errorf("rescue volumes left: %v", td.volumes(t))
+			}
+			if st := td.state(t, d); st != golibvirt.DomainRunning {
+				t.Errorf("state %d after unrescue, want running", st)
 			}
 		})
 	}

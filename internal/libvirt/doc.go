@@ -68,13 +68,19 @@
 //
 // # Unrescue and Get
 //
-// Unrescue needs only the journal, so any process can do it: the rescue guest (only when the
-// running guest was started from the rescue definition) is shut down cleanly, the volumes are
-// removed, the original definition is defined again (byte-identical inactive XML; the journal
-// goes with it), the key is removed, and the domain is started if the rescue guest ran or the
-// domain ran before the rescue (as Nova, an unrescued instance runs). It is idempotent and
-// resumable after a crash at any step (UnrescueSteps); one gap: a crash between defining the
-// original and starting it leaves the domain shut off on its original definition.
+// Unrescue needs only the journal, so any process can do it. The guest comes back first: the
+// rescue guest (only when the running guest was started from the rescue definition) is shut
+// down cleanly; the original definition is defined again with the journal in it (state
+// restoring, which records whether the rescue guest ran); the domain is started if the rescue
+// guest ran or the domain ran before the rescue (as Nova, an unrescued instance runs). Then the
+// clean-up: the volumes are removed (best effort: a failure, such as an inactive pool, is
+// returned at the end as an error naming the files left, once the guest is back); the original
+// is defined once more exactly (byte-identical inactive XML, without the journal; the journal
+// is also dropped from the live definition); the key is removed. It is idempotent and
+// resumable after a crash at any step (UnrescueSteps): a journal in state restoring is
+// finished by the next unrescue (Get says StateError, Status StatusUnrescueIncomplete). One
+// gap: a crash between defining the exact original and removing the key leaves the key secret
+// (it guards nothing any more).
 //
 // Get: no journal means not in rescue (StateActive when running or blocked, StateStopped when
 // shut off, StateError when crashed, StateOther otherwise). With a journal: StateRescued when the

@@ -17,6 +17,9 @@ const (
 	// original, and an unrescue (terraform destroy) restores it, or a new rescue rolls it back
 	// first.
 	StatusIncomplete = "rescue-incomplete"
+	// StatusUnrescueIncomplete: an unrescue stopped after the original definition was back
+	// (its process died); unrescue again finishes the clean-up.
+	StatusUnrescueIncomplete = "unrescue-incomplete"
 )
 
 // Get implements rescue.Backend. A domain without a journal is not in rescue (StateActive or
@@ -104,6 +107,14 @@ func (b *Backend) classify(l *golibvirt.Libvirt, d golibvirt.Domain, j *journal)
 		if def {
 			return classification{State: rescue.StateRescued, Status: StatusRescued + " (shut off)"}, nil
 		}
+	}
+	if j.State == stateRestoring {
+		return classification{
+			State:  rescue.StateError,
+			Status: StatusUnrescueIncomplete,
+			Fault: fmt.Sprintf("an unrescue of domain %s stopped halfway: the original definition is back (domain %s), the clean-up of the rescue is not finished; "+
+				"unrescue again (terraform destroy) finishes it", d.Name, stateName(state)),
+		}, nil
 	}
 	return classification{
 		State:  rescue.StateError,

@@ -7,6 +7,7 @@ import (
 	"encoding/base64"
 	"encoding/xml"
 	"fmt"
+	"strings"
 	"time"
 
 	golibvirt "github.com/digitalocean/go-libvirt"
@@ -40,6 +41,10 @@ const (
 	statePreparing = "preparing"
 	// stateRescued: the rescue definition was started.
 	stateRescued = "rescued"
+	// stateRestoring: an unrescue defined the original definition again, with the journal in
+	// it, and has yet to start it (if it should run), remove the volumes and the key, and
+	// define the original without the journal.
+	stateRestoring = "restoring"
 )
 
 // journal is the record in the domain's metadata.
@@ -61,6 +66,9 @@ type journal struct {
 	ShutdownTimeout string `xml:"shutdown-timeout,attr,omitempty"`
 	// WasRunning says whether the domain ran when the rescue began.
 	WasRunning bool `xml:"was-running,attr"`
+	// RanRescue (state restoring) says whether the rescue guest had run, so that the domain is
+	// started on its original definition.
+	RanRescue bool `xml:"ran-rescue,attr,omitempty"`
 	// Overlay is the copy-on-write overlay of the rescue image the rescue guest boots.
 	Overlay *journalVolume `xml:"overlay,omitempty"`
 	// ConfigDrive is the config drive volume, when a password was given.
@@ -126,6 +134,23 @@ func writeJournal(l *golibvirt.Libvirt, d golibvirt.Domain, j *journal) error {
 		return fmt.Errorf("write rescue journal of domain %s: %w", d.Name, err)
 	}
 	return nil
+}
+
+// journalElement is the journal as a <metadata> child element in our namespace, as libvirt
+// stores what writeJournal gives it (the prefix and namespace on the root element only).
+func journalElement(j *journal) (string, error) {
+	j.Version = 1
+	buf, err := xml.Marshal(j)
+	if err != nil {
+		return "", fmt.Errorf("encode rescue journal: %w", err)
+	}
+	s := string(buf)
+	if !strings.HasPrefix(s, "<rescue") || !strings.HasSuffix(s, "</rescue>") {
+		return "", fmt.Errorf("encode rescue journal: unexpected form %.40q", s)
+	}
+	s = "<" + metadataPrefix + ":rescue xmlns:" + metadataPrefix + "=\"" + MetadataNamespace + "\"" +
+		strings.TrimSuffix(strings.TrimPrefix(s, "<rescue"), "</rescue>") + "</" + metadataPrefix + ":rescue>"
+	return s, nil
 }
 
 // secretNamespace derives the UUID of the key secret of a domain.

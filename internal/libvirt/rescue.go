@@ -143,7 +143,12 @@ func (b *Backend) Rescue(ctx context.Context, req rescue.Request) (rescue.Result
 		if isCrash(cause) {
 			return rescue.Result{}, cause
 		}
-		if rerr := b.unrescue(context.WithoutCancel(ctx), l, d, j, true); rerr != nil {
+		rerr := b.unrescue(context.WithoutCancel(ctx), l, d, j, true)
+		var left *leftoverError
+		if errors.As(rerr, &left) {
+			return rescue.Result{}, fmt.Errorf("%w (rolled back: %w)", cause, rerr)
+		}
+		if rerr != nil {
 			return rescue.Result{}, fmt.Errorf("%w: %w (and the rollback failed, the rescue journal is kept so that an unrescue can restore the original: %w)", rescue.ErrAccepted, cause, rerr)
 		}
 		return rescue.Result{}, cause

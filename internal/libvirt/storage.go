@@ -356,3 +356,11 @@ func deleteVolume(l *golibvirt.Libvirt, jv *journalVolume) error {
 	}
 	return nil
 }
+
+// display names a rescue volume for messages: its path, else pool/name.
+func (jv *journalVolume) display() string {
+	if jv.Path != "" {
+		return jv.Path
+	}
+	return jv.Pool + "/" + jv.Name
+}

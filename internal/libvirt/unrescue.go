@@ -3,6 +3,7 @@ package libvirt
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	golibvirt "github.com/digitalocean/go-libvirt"
 
@@ -13,14 +14,15 @@ import (
 // Steps of an unrescue, in order (the test hook afterStep sees these names with op "unrescue").
 const (
 	stepUnShutdown = "shutdown" // the rescue guest is shut off (only when it ran)
-	stepUnVolumes  = "volumes"  // overlay and config drive are removed
-	stepUnDefine   = "define"   // the original definition is back (the journal is gone with it)
+	stepUnDefine   = "define"   // the original definition is back, with the journal (state restoring) in it
+	stepUnStart    = "start"    // the original definition runs (when it should)
+	stepUnVolumes  = "volumes"  // overlay and config drive are removed (or their failure noted)
+	stepUnJournal  = "journal"  // the original is defined exactly, without the journal
 	stepUnSecret   = "secret"   // the journal key secret is removed
-	stepUnStart    = "start"    // the original definition runs
 )
 
 // UnrescueSteps lists the steps of an unrescue in order, for tests that stop after each one.
-var UnrescueSteps = []string{stepUnShutdown, stepUnVolumes, stepUnDefine, stepUnSecret, stepUnStart}
+var UnrescueSteps = []string{stepUnShutdown, stepUnDefine, stepUnStart, stepUnVolumes, stepUnJournal, stepUnSecret}
 
 // Unrescue implements rescue.Backend. It needs nothing but the journal on the host, so any
 // process can do it, after a crash of the rescuing process at any step or a libvirtd restart:
@@ -64,6 +66,12 @@ func (b *Backend) Unrescue(ctx context.Context, instanceID string) error {
 // afterwards when the rescue guest ran or the domain ran before the rescue (Nova leaves an
 // unrescued instance running); a rescue that never took effect on a shut-off domain leaves it
 // shut off.
+//
+// The guest comes back first: the original is defined with the journal (state restoring) in
+// its metadata and started; only then are the volumes removed (best effort: a failure is
+// reported once the rest is done, naming the files left), the original defined once more
+// exactly (without the journal) and the key removed. A crash at any point leaves a journal
+// that the next unrescue finishes from.
 func (b *Backend) unrescue(ctx context.Context, l *golibvirt.Libvirt, d golibvirt.Domain, j *journal, restart bool) error {
 	original, err := unseal(l, j, d.UUID)
 	if err != nil {
@@ -74,35 +82,69 @@ func (b *Backend) unrescue(ctx context.Context, l *golibvirt.Libvirt, d golibvir
 		return err
 	}
 	running := isActive(state)
-	liveRescue := false
-	if running {
-		if liveRescue, err = runsRescue(l, d, j); err != nil {
+	if j.State != stateRestoring {
+		liveRescue := false
+		if running {
+			if liveRescue, err = runsRescue(l, d, j); err != nil {
+				return err
+			}
+		}
+		ranRescue := liveRescue || j.State == stateRescued
+		if liveRescue {
+			if _, err := b.powerOff(ctx, l, d, j.shutdownTimeout()); err != nil {
+				return err
+			}
+			running = false
+		}
+		if err := b.step("unrescue", stepUnShutdown); err != nil {
 			return err
 		}
-	}
-	ranRescue := liveRescue || j.State == stateRescued
-	if liveRescue {
-		if _, err := b.powerOff(ctx, l, d, j.shutdownTimeout()); err != nil {
+		rj := *j
+		rj.State, rj.RanRescue = stateRestoring, ranRescue
+		el, err := journalElement(&rj)
+		if err != nil {
 			return err
 		}
-		running = false
+		withJournal, err := domxml.AddMetadata(original, el)
+		if err != nil {
+			return fmt.Errorf("add the rescue journal to the original definition of domain %s: %w", d.Name, err)
+		}
+		if _, err := l.DomainDefineXMLFlags(withJournal, 0); err != nil {
+			return fmt.Errorf("define the original definition of domain %s again: %w", d.Name, err)
+		}
+		*j = rj
 	}
-	if err := b.step("unrescue", stepUnShutdown); err != nil {
+	if err := b.step("unrescue", stepUnDefine); err != nil {
 		return err
 	}
-	if err := deleteVolume(l, j.ConfigDrive); err != nil {
+	if restart && !running && (j.RanRescue || j.WasRunning) {
+		if err := startDomain(ctx, l, d); err != nil && !isCode(err, golibvirt.ErrOperationInvalid) {
+			return fmt.Errorf("start domain %s on its original definition: %w", d.Name, err)
+		}
+		running = true
+	}
+	if err := b.step("unrescue", stepUnStart); err != nil {
 		return err
 	}
-	if err := deleteVolume(l, j.Overlay); err != nil {
-		return err
+	// The guest is back: what is left is clean-up.
+	var left []string
+	for _, jv := range []*journalVolume{j.ConfigDrive, j.Overlay} {
+		if err := deleteVolume(l, jv); err != nil {
+			left = append(left, fmt.Sprintf("%s (%v)", jv.display(), err))
+		}
 	}
 	if err := b.step("unrescue", stepUnVolumes); err != nil {
 		return err
 	}
 	if _, err := l.DomainDefineXMLFlags(original, 0); err != nil {
-		return fmt.Errorf("define the original definition of domain %s again: %w", d.Name, err)
+		return fmt.Errorf("domain %s runs its original definition again, but defining it without the rescue journal failed (unrescue again to finish): %w", d.Name, err)
 	}
-	if err := b.step("unrescue", stepUnDefine); err != nil {
+	if running {
+		// The live definition still carries the journal until the next start: drop it there
+		// too (best effort, it only names what the persistent definition no longer has).
+		_ = l.DomainSetMetadata(d, int32(golibvirt.DomainMetadataElement), nil, nil, golibvirt.OptString{MetadataNamespace}, golibvirt.DomainAffectLive)
+	}
+	if err := b.step("unrescue", stepUnJournal); err != nil {
 		return err
 	}
 	if j.Original.Encoding != "plain" {
@@ -113,12 +155,21 @@ func (b *Backend) unrescue(ctx context.Context, l *golibvirt.Libvirt, d golibvir
 	if err := b.step("unrescue", stepUnSecret); err != nil {
 		return err
 	}
-	if restart && !running && (ranRescue || j.WasRunning) {
-		if err := startDomain(ctx, l, d); err != nil && !isCode(err, golibvirt.ErrOperationInvalid) {
-			return fmt.Errorf("start domain %s on its original definition: %w", d.Name, err)
-		}
+	if len(left) > 0 {
+		return &leftoverError{Domain: d.Name, Files: left}
 	}
-	return b.step("unrescue", stepUnStart)
+	return nil
+}
+
+// leftoverError says an unrescue restored the domain but could not remove rescue volumes.
+type leftoverError struct {
+	Domain string
+	// Files are the volumes left, each with its error.
+	Files []string
+}
+
+func (e *leftoverError) Error() string {
+	return fmt.Sprintf("domain %s is back on its original definition, but these rescue files remain on the host; remove them (virsh vol-delete): %s", e.Domain, strings.Join(e.Files, "; "))
 }
 
 // runsRescue reports whether the running domain was started from the rescue definition: its
