@@ -109,6 +109,14 @@ func (r *instanceResource) ModifyPlan(ctx context.Context, req resource.ModifyPl
 		return
 	}
 	creating := req.State.Raw.IsNull()
+	broken := false
+	if !creating && req.Private != nil {
+		if v, d := req.Private.GetKey(ctx, privateBroken); !d.HasError() && string(v) == "true" {
+			broken = true
+			// Terraform replaces only for a path whose value changes: mode becomes unknown.
+			resp.RequiresReplace = append(resp.RequiresReplace, path.Root("mode"))
+		}
+	}
 	if !creating && len(resp.RequiresReplace) == 0 {
 		var state instanceModel
 		resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
@@ -146,7 +154,7 @@ func (r *instanceResource) ModifyPlan(ctx context.Context, req resource.ModifyPl
 		if plan.Bus.IsUnknown() {
 			plan.Bus = strOrNull(p.Bus)
 		}
-		if plan.Mode.IsUnknown() && p.Mode != "" {
+		if plan.Mode.IsUnknown() && p.Mode != "" && !broken {
 			plan.Mode = types.StringValue(string(p.Mode))
 		}
 	}
@@ -249,6 +257,13 @@ func (r *instanceResource) Read(ctx context.Context, req resource.ReadRequest, r
 		addErr(&resp.Diagnostics, "Cannot read the instance", err)
 		return
 	}
+	// A rescue in error is replaced at the next apply (unrescue, then rescue): ModifyPlan reads
+	// this mark from the private state.
+	broken := []byte(nil)
+	if inst.State == rescue.StateError {
+		broken = []byte(`true`)
+	}
+	resp.Diagnostics.Append(resp.Private.SetKey(ctx, privateBroken, broken)...)
 	switch inst.State {
 	case rescue.StateRescued:
 	case rescue.StateActive, rescue.StateStopped:

@@ -14,6 +14,10 @@ import (
 // instead of forcing a new rescue. The first update clears it.
 const privateImported = "imported"
 
+// privateBroken is set by Read when the instance is in an error state (a rescue stopped halfway,
+// Nova's ERROR): the next plan replaces the resource, so that apply converges to a clean rescue.
+const privateBroken = "broken"
+
 // replaceUnlessImported forces a replacement when the configured value changes. For computed
 // attributes a value missing from the configuration keeps the state's value. After an import,
 // a configured value where the state has none is adopted without a replacement when adopt is

@@ -125,3 +125,27 @@ func TestAccNovaRescue_shutdownTimeoutAddedLater(t *testing.T) {
 		}},
 	})
 }
+
+// A rescued server that goes to ERROR stays in state (destroy could still act) and the next
+// plan replaces it: the unrescue Nova refuses for ERROR is a warning, then the new rescue
+// (which Nova allows from ERROR) converges to RESCUE.
+func TestAccNovaRescue_errorWhileRescuedIsReplaced(t *testing.T) {
+	n := acctest.StartNovaT(t)
+	id := n.CreateServer(t, acctest.ServerOpts{})
+	cfg := novaConfig(n, attr("instance_id", id))
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: acctest.ProviderFactories,
+		CheckDestroy:             destroyedTo(n, id, "ACTIVE"),
+		Steps: []resource.TestStep{{
+			Config: cfg,
+			Check:  serverIs(n, id, "RESCUE"),
+		}, {
+			PreConfig: func() { n.ResetState(t, id, "error") },
+			Config:    cfg,
+			ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+				plancheck.ExpectResourceAction(addr, plancheck.ResourceActionDestroyBeforeCreate),
+			}},
+			Check: resource.ComposeAggregateTestCheckFunc(serverIs(n, id, "RESCUE"), actionsAre(t, n, id, 2, 0)),
+		}},
+	})
+}
