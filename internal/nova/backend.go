@@ -17,8 +17,16 @@ import (
 	"github.com/rescue-labs/terraform-provider-rescue/internal/rescue"
 )
 
-// confirmTimeout bounds the read that decides the outcome of an ambiguous rescue POST.
+// confirmTimeout bounds the read that decides the outcome of an ambiguous unrescue POST, and
+// the single read after an ambiguous rescue POST whose context has already ended.
 const confirmTimeout = 30 * time.Second
+
+// After an ambiguous rescue POST, the server is read every rescueConfirmEvery for up to
+// rescueConfirmWindow (and never past the caller's deadline) to learn whether Nova acted.
+const (
+	rescueConfirmWindow = 25 * time.Second
+	rescueConfirmEvery  = time.Second
+)
 
 // Backend rescues Nova servers through the compute API (and reads rescue image properties
 // from Glance v2). It is safe for concurrent use.
@@ -33,6 +41,10 @@ type Backend struct {
 
 	mvMu sync.Mutex
 	mv   *negotiated
+
+	// confirmWindow and confirmEvery pace the reads after an ambiguous rescue POST
+	// (rescueConfirmWindow, rescueConfirmEvery; shorter in tests).
+	confirmWindow, confirmEvery time.Duration
 }
 
 var _ rescue.Backend = (*Backend)(nil)
@@ -147,6 +159,8 @@ func (b *Backend) Validate(ctx context.Context, req rescue.Request) (rescue.Plan
 type serverInfo struct {
 	imageID      string
 	volumeBacked bool
+	// state is the server's state when Validate read it.
+	state rescue.State
 }
 
 func (b *Backend) validate(ctx context.Context, req rescue.Request) (rescue.Plan, *serverInfo, error) {
@@ -163,7 +177,7 @@ func (b *Backend) validate(ctx context.Context, req rescue.Request) (rescue.Plan
 		if err != nil {
 			return rescue.Plan{}, nil, getError(req.InstanceID, err)
 		}
-		info = &serverInfo{imageID: serverImageID(s), volumeBacked: serverImageID(s) == ""}
+		info = &serverInfo{imageID: serverImageID(s), volumeBacked: serverImageID(s) == "", state: instanceOf(s).State}
 		if info.volumeBacked && !n.supports(MicroversionBFVRescue) {
 			return rescue.Plan{}, info, &rescue.UnsupportedError{Msg: fmt.Sprintf("instance %s is volume-backed: "+
 				"rescuing it needs compute API microversion %s, and this cloud supports at most %s",
@@ -280,13 +294,17 @@ func getError(id string, err error) error {
 
 // Rescue implements rescue.Backend: POST /servers/{id}/action {"rescue": ...} at the
 // negotiated microversion, with the given admin password or one generated here (so that a
-// lost response cannot lose it). The POST is never repeated: when it fails without a clear
-// answer from Nova, the server is read to learn whether the rescue was accepted.
+// lost response cannot lose it). The POST is never repeated blindly (only a 429, which says
+// Nova did not act, is retried by the transport). Only a clear HTTP 4xx answer means the
+// rescue was not carried out: after any other failure (no answer, timeout, 5xx) the server
+// is watched briefly, and unless it shows the rescue under way the error wraps
+// rescue.ErrAccepted with the password in the Result, because Nova may still act on it.
 func (b *Backend) Rescue(ctx context.Context, req rescue.Request) (rescue.Result, error) {
 	if req.InstanceID == "" {
 		return rescue.Result{}, &rescue.InvalidError{Attribute: "instance_id", Msg: "is required"}
 	}
-	if _, _, err := b.validate(ctx, req); err != nil {
+	_, info, err := b.validate(ctx, req)
+	if err != nil {
 		return rescue.Result{}, err
 	}
 	c, _, err := b.computeClient(ctx)
@@ -312,12 +330,89 @@ func (b *Backend) Rescue(ctx context.Context, req rescue.Request) (rescue.Result
 	if !ambiguous(err) {
 		return rescue.Result{}, actionError("rescue", req.InstanceID, err, pass)
 	}
-	return b.confirm(ctx, "rescue", req.InstanceID, pass, err)
+	before := rescue.State("")
+	if info != nil {
+		before = info.state
+	}
+	// Nova's error bodies may echo the request: the password never shows.
+	return b.confirmRescue(ctx, req.InstanceID, pass, before, redact(describe(err), pass))
 }
 
-// confirm reads the server after an ambiguous POST: in (or on its way to) the target state,
-// the action was accepted.
-func (b *Backend) confirm(ctx context.Context, op, id, pass string, postErr error) (rescue.Result, error) {
+// confirmRescue watches the server after a rescue POST that failed without a clear answer.
+// When Nova shows the rescue under way (task rescuing, status RESCUE, or ERROR when the
+// server was not in ERROR before), the rescue was accepted: a nil error, and the engine
+// waits as usual. Otherwise the outcome stays unknown, and the error wraps
+// rescue.ErrAccepted with the password, so that the caller keeps track of a rescue Nova may
+// still carry out; its message says what the server looked like.
+func (b *Backend) confirmRescue(ctx context.Context, id, pass string, before rescue.State, postErr string) (rescue.Result, error) {
+	res := rescue.Result{AdminPass: pass}
+	window, every := b.confirmWindow, b.confirmEvery
+	if window <= 0 {
+		window = rescueConfirmWindow
+	}
+	if every <= 0 {
+		every = rescueConfirmEvery
+	}
+	pctx, cancel := context.WithTimeout(ctx, window)
+	defer cancel()
+	if ctx.Err() != nil {
+		// The caller's time is up (perhaps that is why the POST failed): one read, to say
+		// what the server looks like.
+		pctx, cancel = context.WithTimeout(context.WithoutCancel(ctx), min(window, confirmTimeout))
+		defer cancel()
+	}
+	start := time.Now()
+	var (
+		inst *rescue.Instance // the last server read
+		gerr error            // the last read error, unless a read succeeded before the window closed
+	)
+	for {
+		i, err := b.Get(pctx, id)
+		switch {
+		case err == nil:
+			inst, gerr = i, nil
+			if rescueStarted(i.State, before) {
+				b.debug(ctx, "rescue request failed without a clear answer, but Nova started the rescue", map[string]any{
+					"instance_id": id, "error": postErr, "state": i.Status,
+				})
+				return res, nil
+			}
+		case inst == nil || pctx.Err() == nil:
+			gerr = err
+		}
+		if rescue.IsNotFound(err) || ctx.Err() != nil || sleepCtx(pctx, every) != nil {
+			break
+		}
+	}
+	waited := time.Since(start).Round(time.Second)
+	b.debug(ctx, "rescue request failed without a clear answer; Nova shows no rescue", map[string]any{
+		"instance_id": id, "error": postErr, "read_error": fmt.Sprint(gerr), "state": stateOf(inst),
+		"watched": waited.String(),
+	})
+	head := fmt.Sprintf("the rescue request for instance %s failed without a clear answer from Nova (%s)", id, postErr)
+	if gerr != nil {
+		return res, fmt.Errorf("%w: %s, and reading the server failed too (%w): it may be in rescue or get there, "+
+			"so it is kept with its rescue password", rescue.ErrAccepted, head, gerr)
+	}
+	return res, fmt.Errorf("%w: %s; the server is still %s after %s: Nova most likely did not act on it, "+
+		"but it still may, so it is kept with its rescue password", rescue.ErrAccepted, head, inst.Status, waited)
+}
+
+// rescueStarted reports whether a server in state now shows a rescue that it did not show
+// in state before (the state read before the POST; "" when unknown).
+func rescueStarted(now, before rescue.State) bool {
+	switch now {
+	case rescue.StateRescuing, rescue.StateRescued:
+		return true
+	case rescue.StateError:
+		return before != "" && before != rescue.StateError
+	}
+	return false
+}
+
+// confirm reads the server after an ambiguous unrescue POST: on its way to or back in
+// ACTIVE, the action was accepted.
+func (b *Backend) confirm(ctx context.Context, op, id string, postErr error) error {
 	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), confirmTimeout)
 	defer cancel()
 	inst, gerr := b.Get(cctx, id)
@@ -325,22 +420,15 @@ func (b *Backend) confirm(ctx context.Context, op, id, pass string, postErr erro
 		"instance_id": id, "error": describe(postErr), "read_error": fmt.Sprint(gerr), "state": stateOf(inst),
 	})
 	if gerr != nil {
-		if op == "rescue" {
-			return rescue.Result{AdminPass: pass}, fmt.Errorf("%w: the rescue request for instance %s failed (%s) "+
-				"and reading the server failed too (%v): it may be in rescue", rescue.ErrAccepted, id, describe(postErr), gerr)
-		}
-		return rescue.Result{}, fmt.Errorf("%s of instance %s: %s (reading the server failed too: %w)", op, id, describe(postErr), gerr)
+		return fmt.Errorf("%s of instance %s: %s (reading the server failed too: %w)", op, id, describe(postErr), gerr)
 	}
-	switch {
-	case op == "rescue" && (inst.State == rescue.StateRescuing || inst.State == rescue.StateRescued):
-		return rescue.Result{AdminPass: pass}, nil
-	case op == "unrescue" && (inst.State == rescue.StateUnrescuing || inst.State == rescue.StateActive):
-		return rescue.Result{}, nil
+	if inst.State == rescue.StateUnrescuing || inst.State == rescue.StateActive {
+		return nil
 	}
 	if _, _, ok := httpStatus(postErr); ok {
-		return rescue.Result{}, fmt.Errorf("%s of instance %s: Nova answered %s (the server is %s)", op, id, describe(postErr), inst.Status)
+		return fmt.Errorf("%s of instance %s: Nova answered %s (the server is %s)", op, id, describe(postErr), inst.Status)
 	}
-	return rescue.Result{}, fmt.Errorf("%s of instance %s (the server is %s): %w", op, id, inst.Status, postErr)
+	return fmt.Errorf("%s of instance %s (the server is %s): %w", op, id, inst.Status, postErr)
 }
 
 func stateOf(i *rescue.Instance) string {
@@ -363,8 +451,7 @@ func (b *Backend) Unrescue(ctx context.Context, instanceID string) error {
 	if !ambiguous(err) {
 		return actionError("unrescue", instanceID, err)
 	}
-	_, err = b.confirm(ctx, "unrescue", instanceID, "", err)
-	return err
+	return b.confirm(ctx, "unrescue", instanceID, err)
 }
 
 // Get implements rescue.Backend: GET /servers/{id}, mapped to the engine's states.
