@@ -149,7 +149,8 @@ func checkRequest(req rescue.Request) error {
 // Validate implements rescue.Backend: it checks the request and resolves device, bus and
 // mode from the rescue image's hw_rescue_device / hw_rescue_bus properties. Empty
 // InstanceID or ImageID mean "not known yet": what depends on them is left unresolved
-// (Plan.Mode empty when the rescue image is not known).
+// (Plan.Mode empty when the rescue image is not known). Without image_id, a server whose own
+// image is gone from Glance is an InvalidError on image_id: Nova would revert the rescue.
 func (b *Backend) Validate(ctx context.Context, req rescue.Request) (rescue.Plan, error) {
 	plan, _, err := b.validate(ctx, req)
 	return plan, err
@@ -213,27 +214,18 @@ func (b *Backend) validate(ctx context.Context, req rescue.Request) (rescue.Plan
 	props, err := b.imageProps(ctx, imageID)
 	if err != nil {
 		if rescue.IsNotFound(err) && req.ImageID == "" {
-			// The server's own image is gone from Glance: Nova will say what it thinks.
-			if req.Device != "" || req.Bus != "" {
-				return rescue.Plan{}, info, &rescue.InvalidError{Attribute: first(attrIf(req.Device, "device"), "bus"),
-					Msg: fmt.Sprintf("the instance's image %s is not in Glance, so its hw_rescue_device / hw_rescue_bus "+
-						"cannot be checked; set image_id to a rescue image with these properties", imageID)}
-			}
-			given.Warnings = append(given.Warnings, fmt.Sprintf("the instance's image %s is not in Glance; "+
-				"Nova may refuse to rescue without image_id", imageID))
-			return given, info, nil
+			// The server's own image is gone from Glance: Nova accepts the rescue, but its
+			// compute host cannot find the image (ImageNotFound) and reverts it.
+			return rescue.Plan{}, info, &rescue.InvalidError{Attribute: "image_id", Msg: fmt.Sprintf(
+				"instance %s was built from image %s, which is no longer in Glance, and Nova rescues with "+
+					"the instance's own image when image_id is omitted: its compute host would fail to find "+
+					"the image and revert the rescue; set image_id to an existing rescue image",
+				req.InstanceID, imageID)}
 		}
 		return rescue.Plan{}, info, err
 	}
 	plan, err := resolve(req, imageID, props)
 	return plan, info, err
-}
-
-func attrIf(v, attr string) string {
-	if v != "" {
-		return attr
-	}
-	return ""
 }
 
 // resolve compares the requested device/bus with the image's properties (pure logic).

@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gophercloud/gophercloud/v2/openstack/image/v2/images"
+
 	"github.com/rescue-labs/terraform-provider-rescue/internal/acctest"
 	"github.com/rescue-labs/terraform-provider-rescue/internal/nova"
 	"github.com/rescue-labs/terraform-provider-rescue/internal/rescue"
@@ -499,5 +501,33 @@ func TestIntegrationConcurrent(t *testing.T) {
 		if err := n.CheckStatus(id, "ACTIVE"); err != nil {
 			t.Error(err)
 		}
+	}
+}
+
+// TestIntegrationOwnImageGone: a server whose image was deleted from Glance. Without
+// image_id, Nova's compute host cannot find the image and reverts the rescue, so Validate
+// (and Rescue, before any POST) refuses it on image_id; with image_id it is fine.
+func TestIntegrationOwnImageGone(t *testing.T) {
+	clearOSEnv(t)
+	n := acctest.StartNovaT(t)
+	b := backendFor(t, n, "")
+	c := ctx(t)
+	img := n.CreateImage(t, "own-image-gone", nil)
+	id := n.CreateServer(t, acctest.ServerOpts{ImageRef: img})
+	if err := images.Delete(c, n.Image, img).ExtractErr(); err != nil {
+		t.Fatalf("delete image %s: %v", img, err)
+	}
+
+	_, err := b.Validate(c, rescue.Request{InstanceID: id})
+	wantInvalid(t, err, "image_id", img, "no longer in Glance", "set image_id")
+	_, err = b.Validate(c, rescue.Request{InstanceID: id, Device: "cdrom"})
+	wantInvalid(t, err, "image_id", img)
+	_, err = b.Rescue(c, rescue.Request{InstanceID: id})
+	wantInvalid(t, err, "image_id", img)
+	if got := n.CountAction(t, id, "rescue"); got != 0 {
+		t.Fatalf("Nova recorded %d rescues", got)
+	}
+	if plan, err := b.Validate(c, rescue.Request{InstanceID: id, ImageID: acctest.RescueImageID}); err != nil || plan.Device != "cdrom" {
+		t.Fatalf("with image_id: %+v %v", plan, err)
 	}
 }
