@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/gophercloud/gophercloud/v2/openstack/compute/v2/servers"
 	"github.com/gophercloud/gophercloud/v2/openstack/image/v2/images"
 
 	"github.com/rescue-labs/terraform-provider-rescue/internal/acctest"
@@ -529,5 +530,47 @@ func TestIntegrationOwnImageGone(t *testing.T) {
 	}
 	if plan, err := b.Validate(c, rescue.Request{InstanceID: id, ImageID: acctest.RescueImageID}); err != nil || plan.Device != "cdrom" {
 		t.Fatalf("with image_id: %+v %v", plan, err)
+	}
+
+	// Rescued out of band anyway: Nova accepts, its compute host reverts the rescue, and the
+	// server is ACTIVE again without a fault. The reason is in the instance action's events.
+	if why, err := b.LastActionError(c, id, "rescue"); err != nil || why != "" {
+		t.Fatalf("no rescue yet: %q %v", why, err)
+	}
+	if _, err := servers.Rescue(c, n.Compute, id, servers.RescueOpts{}).Extract(); err != nil {
+		t.Fatalf("rescue out of band: %v", err)
+	}
+	s := n.WaitStatus(t, id, "ACTIVE")
+	if s.Fault.Message != "" {
+		t.Fatalf("reverted rescue with a fault: %+v", s.Fault)
+	}
+	why, err := b.LastActionError(c, id, "rescue")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("reason: %s", why)
+	for _, want := range []string{"Nova's rescue", "req-", "compute_rescue_instance", "Image " + img + " could not be found"} {
+		if !strings.Contains(why, want) {
+			t.Errorf("reason %q lacks %q", why, want)
+		}
+	}
+	if why, err := b.LastActionError(c, id, "unrescue"); err != nil || why != "" {
+		t.Fatalf("no unrescue: %q %v", why, err)
+	}
+	// Get shows no more than ACTIVE without a fault: the engine asks LastActionError why.
+	inst, err := b.Get(c, id)
+	if err != nil || inst.State != rescue.StateActive {
+		t.Fatalf("after the revert: %+v %v", inst, err)
+	}
+
+	// A rescue that worked has no reason.
+	plain := n.CreateServer(t, acctest.ServerOpts{})
+	n.RescueOOB(t, plain, "")
+	if why, err := b.LastActionError(c, plain, "rescue"); err != nil || why != "" {
+		t.Fatalf("successful rescue: %q %v", why, err)
+	}
+	missing := "00000000-0000-4000-8000-000000000002"
+	if _, err := b.LastActionError(c, missing, "rescue"); !rescue.IsNotFound(err) {
+		t.Fatalf("missing server: %v", err)
 	}
 }
