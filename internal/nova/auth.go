@@ -372,7 +372,7 @@ func pathOrContents(v string) ([]byte, error) {
 }
 
 // authError describes a failed authentication with Keystone's own message, and never the
-// credentials.
+// credentials. A refusal (401, 403) wraps rescue.ErrAuth.
 func authError(ao gophercloud.AuthOptions, err error) error {
 	who := ""
 	switch {
@@ -388,7 +388,9 @@ func authError(ao gophercloud.AuthOptions, err error) error {
 		who = " with a token"
 	}
 	if _, _, ok := httpStatus(err); ok {
-		return fmt.Errorf("authenticate at %s%s: Keystone answered %s", ao.IdentityEndpoint, who, describe(err))
+		// 401/403: Keystone refused the credentials; trying again with them cannot help.
+		return markAuth(fmt.Errorf("authenticate at %s%s: Keystone answered %s", ao.IdentityEndpoint, who, describe(err)),
+			err, http.StatusUnauthorized, http.StatusForbidden)
 	}
 	return fmt.Errorf("authenticate at %s%s: %w", ao.IdentityEndpoint, who, err)
 }

@@ -93,7 +93,8 @@ func (b *Backend) negotiate(ctx context.Context) (negotiated, error) {
 		// A compute endpoint without microversions (legacy v2): no header.
 		n = negotiated{min: microversion{2, 0}, max: microversion{2, 0}}
 	case err != nil:
-		return negotiated{}, fmt.Errorf("read the compute API version document at %s: %s", b.compute.Endpoint, describe(err))
+		return negotiated{}, markAuth(fmt.Errorf("read the compute API version document at %s: %s",
+			b.compute.Endpoint, describe(err)), err, http.StatusUnauthorized)
 	default:
 		n.min = microversion{sm.MinMajor, sm.MinMinor}
 		n.max = microversion{sm.MaxMajor, sm.MaxMinor}
@@ -279,9 +280,9 @@ func getError(id string, err error) error {
 		return &rescue.NotFoundError{What: "instance", ID: id, Msg: serverMessage(body)}
 	}
 	if _, _, ok := httpStatus(err); ok {
-		return fmt.Errorf("read instance %s: Nova answered %s", id, describe(err))
+		return markAuth(fmt.Errorf("read instance %s: Nova answered %s", id, describe(err)), err, http.StatusUnauthorized)
 	}
-	return fmt.Errorf("read instance %s: %w", id, err)
+	return markAuth(fmt.Errorf("read instance %s: %w", id, err), err)
 }
 
 // Rescue implements rescue.Backend: POST /servers/{id}/action {"rescue": ...} at the

@@ -56,6 +56,36 @@ func serverMessage(body []byte) string {
 	return s
 }
 
+// authRefused marks an error as a refusal of the credentials (errors.Is(err, rescue.ErrAuth))
+// and keeps its message and chain.
+type authRefused struct{ err error }
+
+func (e *authRefused) Error() string   { return e.err.Error() }
+func (e *authRefused) Unwrap() []error { return []error{e.err, rescue.ErrAuth} }
+
+// markAuth returns err marked with rescue.ErrAuth when cause is an HTTP answer with one of
+// codes (401 from Nova or Glance: the token was refused; 401 or 403 from Keystone at login),
+// or a token renewal that Keystone refused (401, 403).
+func markAuth(err, cause error, codes ...int) error {
+	if err == nil {
+		return nil
+	}
+	var reauth *gophercloud.ErrUnableToReauthenticate
+	if errors.As(cause, &reauth) && reauth != nil {
+		if code, _, ok := httpStatus(reauth.ErrReauth); ok && (code == http.StatusUnauthorized || code == http.StatusForbidden) {
+			return &authRefused{err: err}
+		}
+	}
+	if code, _, ok := httpStatus(cause); ok {
+		for _, c := range codes {
+			if code == c {
+				return &authRefused{err: err}
+			}
+		}
+	}
+	return err
+}
+
 // describe returns "HTTP 409 Conflict: <server message>" for an HTTP error, else err's text.
 func describe(err error) string {
 	code, body, ok := httpStatus(err)
@@ -74,6 +104,11 @@ func describe(err error) string {
 // HTTP answer at all (connection reset, timeout), or a 5xx (which a proxy may send while
 // Nova goes on).
 func ambiguous(err error) bool {
+	var reauth *gophercloud.ErrUnableToReauthenticate
+	if errors.As(err, &reauth) && reauth != nil {
+		// Nova answered 401 (it did not act), and renewing the token failed.
+		err = reauth.ErrOriginal
+	}
 	code, _, ok := httpStatus(err)
 	return !ok || code >= 500
 }
@@ -84,10 +119,12 @@ func ambiguous(err error) bool {
 func actionError(op, id string, err error, secrets ...string) error {
 	code, body, ok := httpStatus(err)
 	if !ok {
-		return fmt.Errorf("%s of instance %s: %w", op, id, err)
+		return markAuth(fmt.Errorf("%s of instance %s: %w", op, id, err), err)
 	}
 	msg := redact(serverMessage(body), secrets...)
 	switch code {
+	case http.StatusUnauthorized:
+		return &authRefused{err: fmt.Errorf("%s of instance %s: Nova answered %s", op, id, redact(describe(err), secrets...))}
 	case http.StatusNotFound:
 		return &rescue.NotFoundError{What: "instance", ID: id, Msg: msg}
 	case http.StatusConflict:

@@ -81,7 +81,7 @@ func (b *Backend) imageProps(ctx context.Context, id string) (imageProperties, e
 		if code, body, ok := httpStatus(err); ok && code == http.StatusNotFound {
 			return imageProperties{}, &rescue.NotFoundError{What: "image", ID: id, Msg: serverMessage(body)}
 		}
-		return imageProperties{}, fmt.Errorf("read image %s from Glance: %s", id, describe(err))
+		return imageProperties{}, markAuth(fmt.Errorf("read image %s from Glance: %s", id, describe(err)), err, http.StatusUnauthorized)
 	}
 	p := propertiesOf(img)
 	b.images.put(id, p)

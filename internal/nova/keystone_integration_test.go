@@ -86,6 +86,9 @@ func TestIntegrationKeystoneAuth(t *testing.T) {
 		if strings.Contains(msg, wrong) {
 			t.Errorf("error %q shows the password", msg)
 		}
+		if !errors.Is(err, rescue.ErrAuth) {
+			t.Errorf("error %q is not rescue.ErrAuth", msg)
+		}
 	})
 	t.Run("clouds.yaml", func(t *testing.T) {
 		clearOSEnv(t)
@@ -171,7 +174,8 @@ func TestIntegrationKeystoneAuth(t *testing.T) {
 		}
 		err := connect(t, nova.Config{AuthURL: k.AuthURL, ApplicationCredentialName: name,
 			ApplicationCredentialSecret: "wrong-secret", UserID: user.ID})
-		if err == nil || strings.Contains(err.Error(), "wrong-secret") || !strings.Contains(err.Error(), "401") {
+		if err == nil || strings.Contains(err.Error(), "wrong-secret") || !strings.Contains(err.Error(), "401") ||
+			!errors.Is(err, rescue.ErrAuth) {
 			t.Fatalf("wrong application credential secret: %v", err)
 		}
 	})
