@@ -39,6 +39,8 @@ type Backend struct {
 	// rescueXML, when set (tests), rewrites the rescue definition before it is defined, to
 	// provoke libvirt's rejection at define or start time.
 	rescueXML func(string) string
+	// afterPress, when set (tests), runs after each press of the ACPI power button.
+	afterPress func()
 }
 
 var _ rescue.Backend = (*Backend)(nil)

@@ -39,7 +39,12 @@
 // shutdown (ACPI power button, pressed again every 5 s, flags=0 where ACPI is unsupported such as
 // the test driver; forced off after shutdown_timeout, default 60 s); start; journal state
 // rescued. A rescue definition that fails to start is rolled back and the original started
-// again (FailedError with libvirt's reason). Paused domains are a ConflictError.
+// again (FailedError with libvirt's reason). A rescue cancelled (or out of time) once the
+// shutdown began is rolled back after the guest is down (the ACPI shutdown finishes, forced off
+// at the end of the shutdown timeout; waited for without the cancelled context), and the guest
+// is started again on its original definition; if that fails the error wraps
+// rescue.ErrAccepted and the journal is kept. A new rescue that rolls back an interrupted one
+// keeps that rescue's was-running flag. Paused domains are a ConflictError.
 //
 // # Journal and secrets
 //

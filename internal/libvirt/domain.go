@@ -106,6 +106,9 @@ func (b *Backend) powerOff(ctx context.Context, l *golibvirt.Libvirt, d golibvir
 		if err != nil {
 			return fmt.Errorf("shut down domain %s: %w", d.Name, err)
 		}
+		if b.afterPress != nil {
+			b.afterPress()
+		}
 		return nil
 	}
 	if st != golibvirt.DomainPaused {

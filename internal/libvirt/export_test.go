@@ -27,3 +27,6 @@ func Transport(b *Backend) (string, string) { return b.target.Transport, string(
 
 // SetRescueXMLFilter makes the Backend rewrite each rescue definition before defining it.
 func SetRescueXMLFilter(b *Backend, f func(string) string) { b.rescueXML = f }
+
+// SetAfterPress makes the Backend call f after each press of the ACPI power button.
+func SetAfterPress(b *Backend, f func()) { b.afterPress = f }

@@ -53,6 +53,7 @@ func (b *Backend) Rescue(ctx context.Context, req rescue.Request) (rescue.Result
 	if err != nil {
 		return rescue.Result{}, notFound(err, req.InstanceID)
 	}
+	wasRunning := false
 	if j != nil {
 		st, err := b.classify(l, d, j)
 		if err != nil {
@@ -64,6 +65,8 @@ func (b *Backend) Rescue(ctx context.Context, req rescue.Request) (rescue.Result
 		if err := b.unrescue(ctx, l, d, j, false); err != nil {
 			return rescue.Result{}, fmt.Errorf("roll back the interrupted rescue of domain %s: %w", d.Name, err)
 		}
+		// The interrupted rescue may have shut the guest down: it ran before that rescue.
+		wasRunning = j.WasRunning
 	}
 
 	state, err := domState(l, d)
@@ -94,7 +97,7 @@ func (b *Backend) Rescue(ctx context.Context, req rescue.Request) (rescue.Result
 		Bus:             p.Bus,
 		Image:           p.Image.Spec,
 		ShutdownTimeout: timeout.String(),
-		WasRunning:      isActive(state),
+		WasRunning:      isActive(state) || wasRunning,
 	}
 	if j.Overlay, err = plannedVolume(l, p.Image, overlayName(d)); err != nil {
 		return rescue.Result{}, err
@@ -139,11 +142,25 @@ func (b *Backend) Rescue(ctx context.Context, req rescue.Request) (rescue.Result
 	}
 
 	// From here on a failure rolls back to the original definition.
+	var shutdownBegan time.Time
 	fail := func(cause error) (rescue.Result, error) {
 		if isCrash(cause) {
 			return rescue.Result{}, cause
 		}
-		rerr := b.unrescue(context.WithoutCancel(ctx), l, d, j, true)
+		rctx := context.WithoutCancel(ctx)
+		if !shutdownBegan.IsZero() {
+			// The guest may have got the ACPI press and be on its way down (a cancelled
+			// context, a create timeout shorter than shutdown_timeout): let it finish, forced
+			// off at the end of the shutdown timeout, so that the rollback starts it again.
+			left := max(time.Until(shutdownBegan.Add(timeout)), 5*time.Second)
+			pctx, cancel := context.WithTimeout(rctx, left+30*time.Second)
+			_, perr := b.powerOff(pctx, l, d, left)
+			cancel()
+			if perr != nil {
+				return rescue.Result{}, fmt.Errorf("%w: %w (and the guest, asked to shut down, could not be brought back: %w; the rescue journal is kept so that an unrescue can restore the original)", rescue.ErrAccepted, cause, perr)
+			}
+		}
+		rerr := b.unrescue(rctx, l, d, j, true)
 		var left *leftoverError
 		if errors.As(rerr, &left) {
 			return rescue.Result{}, fmt.Errorf("%w (rolled back: %w)", cause, rerr)
@@ -196,6 +213,7 @@ func (b *Backend) Rescue(ctx context.Context, req rescue.Request) (rescue.Result
 		return fail(err)
 	}
 
+	shutdownBegan = time.Now()
 	if _, err := b.powerOff(ctx, l, d, timeout); err != nil {
 		return fail(err)
 	}
