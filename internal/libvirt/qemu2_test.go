@@ -283,6 +283,11 @@ func TestQEMULibvirtdRestart(t *testing.T) {
 				t.Fatalf("Rescue: %v", err)
 			}
 			rlibvirt.Abandon(a)
+			if c.step == "start" {
+				// The rescue guest was just started: let it print its boot line before the
+				// mark, or WaitBooted below would take it for the unrescued boot.
+				lv.WaitBooted(t, name, libvirtd.BootRescueDisk, bootTimeout)
+			}
 			lv.Restart(t)
 			b := newBackend(t, lv.QEMUURI)
 			lv.Mark(t, name)
