@@ -10,11 +10,13 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"path/filepath"
 	"strings"
 
 	"github.com/gophercloud/gophercloud/v2"
 	"github.com/gophercloud/gophercloud/v2/openstack"
 	"github.com/gophercloud/gophercloud/v2/openstack/config/clouds"
+	"gopkg.in/yaml.v2"
 )
 
 // userAgent is put in front of gophercloud's User-Agent.
@@ -31,6 +33,7 @@ func New(ctx context.Context, cfg Config) (*Backend, error) {
 	if err != nil {
 		return nil, fmt.Errorf("openstack configuration: %w", err)
 	}
+	env, _ := Config{}.withEnv(os.Getenv) // the environment alone (its errors were reported above)
 	retries, err := c.maxRetries()
 	if err != nil {
 		return nil, fmt.Errorf("openstack configuration: %w", err)
@@ -46,7 +49,9 @@ func New(ctx context.Context, cfg Config) (*Backend, error) {
 		tlsConfig *tls.Config
 	)
 	if c.Cloud != "" {
-		ao, eo, tlsConfig, err = fromClouds(c)
+		explicit := cfg
+		explicit.Cloud = c.Cloud
+		ao, eo, tlsConfig, err = fromClouds(explicit, env)
 		if err != nil {
 			return nil, fmt.Errorf("openstack cloud %q from clouds.yaml: %w", c.Cloud, err)
 		}
@@ -256,26 +261,31 @@ func first(v ...string) string {
 
 // fromClouds reads the cloud entry of clouds.yaml (and secure.yaml, clouds-public.yaml) with
 // gophercloud's clouds package, which follows OS_CLIENT_CONFIG_FILE and the usual search path.
-// Non-empty fields of c (explicit or from OS_* variables) override the entry.
-func fromClouds(c Config) (gophercloud.AuthOptions, gophercloud.EndpointOpts, *tls.Config, error) {
-	opts := []clouds.ParseOption{clouds.WithCloudName(c.Cloud)}
+// Precedence, as in terraform-provider-openstack (gophercloud-utils clientconfig): a value set
+// in the block (explicit) wins over the entry, and the entry wins over the OS_* environment
+// (env), which only fills what both leave empty. Credentials are taken as a set: the
+// environment's password, token or application credential is used only when neither the
+// block nor the entry has any.
+func fromClouds(explicit, env Config) (gophercloud.AuthOptions, gophercloud.EndpointOpts, *tls.Config, error) {
+	// Region and interface are always passed, even empty: clouds.Parse would otherwise let
+	// OS_REGION_NAME and OS_INTERFACE win over the entry.
+	opts := []clouds.ParseOption{clouds.WithCloudName(explicit.Cloud), clouds.WithRegion(explicit.Region),
+		clouds.WithEndpointType(explicit.EndpointType)}
 	add := func(v string, f func(string) clouds.ParseOption) {
 		if v != "" {
 			opts = append(opts, f(v))
 		}
 	}
-	add(c.AuthURL, clouds.WithIdentityEndpoint)
-	add(c.Region, clouds.WithRegion)
-	add(c.EndpointType, clouds.WithEndpointType)
-	add(c.UserName, clouds.WithUsername)
-	add(c.UserID, clouds.WithUserID)
-	add(c.Password, clouds.WithPassword)
-	add(c.TenantName, clouds.WithProjectName)
-	add(c.TenantID, clouds.WithProjectID)
-	add(c.Token, clouds.WithToken)
-	add(c.ApplicationCredentialID, clouds.WithApplicationCredentialID)
-	add(c.ApplicationCredentialName, clouds.WithApplicationCredentialName)
-	add(c.ApplicationCredentialSecret, clouds.WithApplicationCredentialSecret)
+	add(explicit.AuthURL, clouds.WithIdentityEndpoint)
+	add(explicit.UserName, clouds.WithUsername)
+	add(explicit.UserID, clouds.WithUserID)
+	add(explicit.Password, clouds.WithPassword)
+	add(explicit.TenantName, clouds.WithProjectName)
+	add(explicit.TenantID, clouds.WithProjectID)
+	add(explicit.Token, clouds.WithToken)
+	add(explicit.ApplicationCredentialID, clouds.WithApplicationCredentialID)
+	add(explicit.ApplicationCredentialName, clouds.WithApplicationCredentialName)
+	add(explicit.ApplicationCredentialSecret, clouds.WithApplicationCredentialSecret)
 	ao, eo, tlsConfig, err := clouds.Parse(opts...)
 	if err != nil {
 		return ao, eo, nil, err
@@ -285,32 +295,115 @@ func fromClouds(c Config) (gophercloud.AuthOptions, gophercloud.EndpointOpts, *t
 	} else if tlsConfig.MinVersion == 0 {
 		tlsConfig.MinVersion = tls.VersionTLS12
 	}
-	// Explicit domains win over the entry's; default_domain fills what is still missing.
-	if c.UserDomainID != "" || c.UserDomainName != "" {
-		ao.DomainID, ao.DomainName = c.UserDomainID, ""
-		if ao.DomainID == "" {
-			ao.DomainName = c.UserDomainName
+
+	// The environment fills what the block and the entry leave empty.
+	ao.IdentityEndpoint = first(ao.IdentityEndpoint, env.AuthURL)
+	eo.Region = first(eo.Region, env.Region)
+	if explicit.EndpointType == "" && env.EndpointType != "" && !entrySetsInterface(explicit.Cloud) {
+		if a, err := endpointAvailability(env.EndpointType); err == nil {
+			eo.Availability = gophercloud.Availability(a)
 		}
 	}
-	if ao.Username != "" && ao.DomainID == "" && ao.DomainName == "" && ao.ApplicationCredentialID == "" {
-		ao.DomainID = first(c.DefaultDomain, defaultDomain)
+	appCred := func() bool { return ao.ApplicationCredentialID != "" || ao.ApplicationCredentialName != "" }
+	if ao.Password == "" && ao.TokenID == "" && ao.ApplicationCredentialSecret == "" {
+		switch {
+		case (env.ApplicationCredentialID != "" || env.ApplicationCredentialName != "") && env.ApplicationCredentialSecret != "":
+			ao.ApplicationCredentialID = first(ao.ApplicationCredentialID, env.ApplicationCredentialID)
+			if ao.ApplicationCredentialID == "" {
+				ao.ApplicationCredentialName = first(ao.ApplicationCredentialName, env.ApplicationCredentialName)
+			}
+			ao.ApplicationCredentialSecret = env.ApplicationCredentialSecret
+		case env.Password != "":
+			ao.Password = env.Password
+		case env.Token != "":
+			ao.TokenID = env.Token
+		}
+	}
+	if ao.Username == "" && ao.UserID == "" && (ao.Password != "" || ao.ApplicationCredentialName != "") {
+		ao.UserID = env.UserID
+		if ao.UserID == "" {
+			ao.Username = env.UserName
+		}
+	}
+	dd := first(explicit.DefaultDomain, env.DefaultDomain, defaultDomain)
+	if ao.Scope == nil && !appCred() {
+		ao.Scope = scope(Config{
+			TenantID:          env.TenantID,
+			TenantName:        env.TenantName,
+			ProjectDomainID:   first(explicit.ProjectDomainID, env.ProjectDomainID),
+			ProjectDomainName: first(explicit.ProjectDomainName, env.ProjectDomainName),
+			DomainID:          first(explicit.DomainID, env.DomainID),
+			DomainName:        first(explicit.DomainName, env.DomainName),
+		}, dd)
+		if ao.Scope != nil {
+			ao.TenantID, ao.TenantName = ao.Scope.ProjectID, ao.Scope.ProjectName
+		}
+	}
+	// The user's domain: the block's, else the entry's, else the environment's, else default_domain.
+	setDomain := func(id, name *string, explicitID, explicitName, envID, envName string) {
+		switch {
+		case explicitID != "" || explicitName != "":
+			*id, *name = explicitID, ""
+			if *id == "" {
+				*name = explicitName
+			}
+		case *id != "" || *name != "":
+		case envID != "" || envName != "":
+			*id, *name = envID, ""
+			if *id == "" {
+				*name = envName
+			}
+		default:
+			*id = dd
+		}
+	}
+	if ao.Username != "" && ao.UserID == "" {
+		setDomain(&ao.DomainID, &ao.DomainName, explicit.UserDomainID, explicit.UserDomainName,
+			first(env.UserDomainID, env.DomainID), first(env.UserDomainName, env.DomainName))
 	}
 	if ao.TokenID != "" && ao.Password == "" {
 		// Token authentication takes no user.
 		ao.Username, ao.UserID, ao.DomainID, ao.DomainName = "", "", "", ""
 	}
 	if s := ao.Scope; s != nil && s.ProjectName != "" {
-		if c.ProjectDomainID != "" || c.ProjectDomainName != "" {
-			s.DomainID, s.DomainName = c.ProjectDomainID, ""
-			if s.DomainID == "" {
-				s.DomainName = c.ProjectDomainName
-			}
-		}
-		if s.DomainID == "" && s.DomainName == "" {
-			s.DomainID = first(c.DefaultDomain, defaultDomain)
-		}
+		setDomain(&s.DomainID, &s.DomainName, explicit.ProjectDomainID, explicit.ProjectDomainName,
+			first(env.ProjectDomainID, env.DomainID), first(env.ProjectDomainName, env.DomainName))
 	}
 	return ao, eo, tlsConfig, nil
+}
+
+// entrySetsInterface reports whether the clouds.yaml entry of cloud names an interface
+// (interface or endpoint_type), which clouds.Parse does not tell: it returns "public" both
+// for that value and for none. The file is found as clouds.Parse finds it.
+func entrySetsInterface(cloud string) bool {
+	locations := []string{os.Getenv("OS_CLIENT_CONFIG_FILE")}
+	if locations[0] == "" {
+		locations = locations[:0]
+		if cwd, err := os.Getwd(); err == nil {
+			locations = append(locations, filepath.Join(cwd, "clouds.yaml"))
+		}
+		userConfig := os.Getenv("XDG_CONFIG_HOME")
+		if home, err := os.UserHomeDir(); userConfig == "" && err == nil {
+			userConfig = filepath.Join(home, ".config")
+		}
+		if userConfig != "" {
+			locations = append(locations, filepath.Join(userConfig, "openstack", "clouds.yaml"))
+		}
+		locations = append(locations, "/etc/openstack/clouds.yaml")
+	}
+	for _, l := range locations {
+		data, err := os.ReadFile(l)
+		if err != nil {
+			continue
+		}
+		var all clouds.Clouds
+		if yaml.Unmarshal(data, &all) != nil {
+			return false
+		}
+		e := all.Clouds[cloud]
+		return e.EndpointType != "" || e.Interface != ""
+	}
+	return false
 }
 
 // applyTLS applies insecure, cacert_file and cert/key of c to t. cacert_file, cert and key

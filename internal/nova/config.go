@@ -5,12 +5,17 @@ import "context"
 
 // Config is the provider's openstack block. Empty fields fall back to the OS_* environment
 // variables and to clouds.yaml (cloud / OS_CLOUD), with the names of terraform-provider-openstack.
-// Precedence: a field set here, then its OS_* variable, then the clouds.yaml entry (read by
-// gophercloud's openstack/config/clouds, which honours OS_CLIENT_CONFIG_FILE and the usual
-// search path ./clouds.yaml, ~/.config/openstack/, /etc/openstack/). Credentials: an
-// application credential (id + secret, or name + user + secret), else a password (with
-// user_name or user_id), else a token. A token with endpoint_overrides["compute"] and no
-// auth_url nor cloud skips Keystone entirely (the token is sent as it is).
+// Precedence without a cloud: a field set here, then its OS_* variable. With a cloud, as in
+// terraform-provider-openstack (gophercloud-utils clientconfig): a field set here, then the
+// clouds.yaml entry (read by gophercloud's openstack/config/clouds, which honours
+// OS_CLIENT_CONFIG_FILE and the usual search path ./clouds.yaml, ~/.config/openstack/,
+// /etc/openstack/), then the OS_* variables for what the entry leaves empty; credentials go
+// as a set (the environment's password, token or application credential only when neither
+// this block nor the entry has one). TLS files follow gophercloud: OS_CACERT, OS_CERT and
+// OS_KEY win over the entry's. Credentials: an application credential (id + secret, or
+// name + user + secret), else a password (with user_name or user_id), else a token. A
+// token with endpoint_overrides["compute"] and no auth_url nor cloud skips Keystone
+// entirely (the token is sent as it is).
 type Config struct {
 	Cloud                       string
 	AuthURL                     string

@@ -315,8 +315,8 @@ func testCertPair(t *testing.T) (certPEM, keyPEM string) {
 		string(pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder}))
 }
 
-// TestFromClouds reads clouds.yaml through OS_CLIENT_CONFIG_FILE; the block's values (and
-// OS_* variables) override the entry, default_domain fills what is missing.
+// TestFromClouds reads clouds.yaml through OS_CLIENT_CONFIG_FILE; the block's values override
+// the entry, default_domain fills what is missing.
 func TestFromClouds(t *testing.T) {
 	dir := t.TempDir()
 	file := filepath.Join(dir, "clouds.yaml")
@@ -344,7 +344,7 @@ func TestFromClouds(t *testing.T) {
 	}
 	t.Setenv("OS_CLIENT_CONFIG_FILE", file)
 
-	ao, eo, tc, err := fromClouds(Config{Cloud: "prod"})
+	ao, eo, tc, err := fromClouds(Config{Cloud: "prod"}, Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -357,7 +357,7 @@ func TestFromClouds(t *testing.T) {
 	}
 
 	ao, eo, _, err = fromClouds(Config{Cloud: "prod", Password: "block-secret", Region: "RegionTwo",
-		EndpointType: "public", UserDomainName: "Users", ProjectDomainID: "pd", TenantName: "other"})
+		EndpointType: "public", UserDomainName: "Users", ProjectDomainID: "pd", TenantName: "other"}, Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -367,21 +367,127 @@ func TestFromClouds(t *testing.T) {
 		t.Fatalf("overrides: %+v scope %+v eo %+v", ao, ao.Scope, eo)
 	}
 
-	ao, _, _, err = fromClouds(Config{Cloud: "appcred"})
+	ao, _, _, err = fromClouds(Config{Cloud: "appcred"}, Config{})
 	if err != nil || ao.ApplicationCredentialID != "acid" || ao.ApplicationCredentialSecret != "acsecret" || ao.DomainID != "" {
 		t.Fatalf("appcred: %+v %v", ao, err)
 	}
 
-	if _, _, _, err := fromClouds(Config{Cloud: "nope"}); err == nil || !strings.Contains(err.Error(), "nope") {
+	if _, _, _, err := fromClouds(Config{Cloud: "nope"}, Config{}); err == nil || !strings.Contains(err.Error(), "nope") {
 		t.Fatalf("unknown cloud: %v", err)
 	}
 	t.Setenv("OS_CLIENT_CONFIG_FILE", filepath.Join(dir, "missing.yaml"))
-	if _, _, _, err := fromClouds(Config{Cloud: "prod"}); err == nil {
+	if _, _, _, err := fromClouds(Config{Cloud: "prod"}, Config{}); err == nil {
 		t.Fatal("missing clouds.yaml accepted")
 	}
 	// New reports the cloud name and never the password.
 	_, err = New(context.Background(), Config{Cloud: "prod"})
 	if err == nil || !strings.Contains(err.Error(), `"prod"`) || strings.Contains(err.Error(), "yaml-secret") {
 		t.Fatalf("New with a missing clouds.yaml: %v", err)
+	}
+}
+
+// TestFromCloudsEnvironment: with a cloud, the entry wins over OS_* variables (as in
+// terraform-provider-openstack), which fill only what the entry leaves empty; the block
+// still wins over both.
+func TestFromCloudsEnvironment(t *testing.T) {
+	dir := t.TempDir()
+	file := filepath.Join(dir, "clouds.yaml")
+	yaml := `clouds:
+  prod:
+    auth:
+      auth_url: https://keystone.example/v3
+      username: alice
+      password: yaml-secret
+      project_name: web
+      user_domain_name: Users
+      project_domain_name: Projects
+    region_name: RegionOne
+    interface: internal
+  public:
+    auth:
+      auth_url: https://keystone.example/v3
+      username: carol
+      password: yaml-secret
+    interface: public
+  partial:
+    auth:
+      auth_url: https://keystone.example/v3
+      username: bob
+  appcred:
+    auth_type: v3applicationcredential
+    auth:
+      auth_url: https://keystone.example/v3
+      application_credential_id: acid
+      application_credential_secret: acsecret
+`
+	if err := os.WriteFile(file, []byte(yaml), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	clearEnv(t)
+	t.Setenv("OS_CLIENT_CONFIG_FILE", file)
+	// A stale environment of another cloud. clouds.Parse reads OS_REGION_NAME and
+	// OS_INTERFACE itself: they must not win either.
+	stale := map[string]string{
+		"OS_AUTH_URL": "https://stale.example/v3", "OS_USERNAME": "mallory", "OS_PASSWORD": "env-secret",
+		"OS_PROJECT_NAME": "stale-project", "OS_REGION_NAME": "StaleRegion", "OS_INTERFACE": "admin",
+		"OS_USER_DOMAIN_NAME": "StaleUsers", "OS_PROJECT_DOMAIN_NAME": "StaleProjects", "OS_AUTH_TOKEN": "stale-token",
+		"OS_APPLICATION_CREDENTIAL_ID": "stale-ac", "OS_APPLICATION_CREDENTIAL_SECRET": "stale-acs",
+	}
+	for k, v := range stale {
+		t.Setenv(k, v)
+	}
+	env, err := Config{}.withEnv(os.Getenv)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	ao, eo, _, err := fromClouds(Config{Cloud: "prod"}, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ao.IdentityEndpoint != "https://keystone.example/v3" || ao.Username != "alice" || ao.Password != "yaml-secret" ||
+		ao.TokenID != "" || ao.ApplicationCredentialID != "" || ao.DomainName != "Users" ||
+		ao.Scope == nil || ao.Scope.ProjectName != "web" || ao.Scope.DomainName != "Projects" ||
+		eo.Region != "RegionOne" || eo.Availability != gophercloud.AvailabilityInternal {
+		t.Fatalf("prod with a stale environment: %+v scope %+v eo %+v", ao, ao.Scope, eo)
+	}
+
+	// An entry that says public is not taken for one that says nothing.
+	_, eo, _, err = fromClouds(Config{Cloud: "public"}, env)
+	if err != nil || eo.Availability != gophercloud.AvailabilityPublic || eo.Region != "StaleRegion" {
+		t.Fatalf("public entry with a stale OS_INTERFACE: %+v %v", eo, err)
+	}
+
+	// The block still wins over the entry.
+	ao, eo, _, err = fromClouds(Config{Cloud: "prod", Password: "block-secret", Region: "RegionTwo",
+		EndpointType: "public", UserDomainID: "ud", AuthURL: "https://block.example/v3"}, env)
+	if err != nil || ao.Password != "block-secret" || ao.DomainID != "ud" || ao.DomainName != "" ||
+		ao.IdentityEndpoint != "https://block.example/v3" || eo.Region != "RegionTwo" || eo.Availability != gophercloud.AvailabilityPublic {
+		t.Fatalf("block over entry: %+v eo %+v %v", ao, eo, err)
+	}
+
+	// What the entry leaves empty comes from the environment (credentials as a set).
+	ao, eo, _, err = fromClouds(Config{Cloud: "partial"}, env)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ao.IdentityEndpoint != "https://keystone.example/v3" || ao.Username != "bob" ||
+		ao.ApplicationCredentialID != "stale-ac" || ao.Password != "" || ao.Scope != nil || eo.Region != "StaleRegion" ||
+		eo.Availability != gophercloud.AvailabilityAdmin {
+		t.Fatalf("partial entry, application credential from the environment: %+v scope %+v eo %+v", ao, ao.Scope, eo)
+	}
+	t.Setenv("OS_APPLICATION_CREDENTIAL_ID", "")
+	env, _ = Config{}.withEnv(os.Getenv)
+	ao, _, _, err = fromClouds(Config{Cloud: "partial"}, env)
+	if err != nil || ao.Username != "bob" || ao.Password != "env-secret" || ao.TokenID != "" || ao.DomainName != "StaleUsers" ||
+		ao.Scope == nil || ao.Scope.ProjectName != "stale-project" || ao.Scope.DomainName != "StaleProjects" {
+		t.Fatalf("partial entry, password from the environment: %+v scope %+v %v", ao, ao.Scope, err)
+	}
+
+	// An entry with an application credential takes no password, token or scope from the environment.
+	ao, _, _, err = fromClouds(Config{Cloud: "appcred"}, env)
+	if err != nil || ao.ApplicationCredentialID != "acid" || ao.ApplicationCredentialSecret != "acsecret" ||
+		ao.Password != "" || ao.TokenID != "" || ao.Scope != nil || ao.Username != "" {
+		t.Fatalf("appcred with a stale environment: %+v %v", ao, err)
 	}
 }

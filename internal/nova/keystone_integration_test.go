@@ -103,6 +103,29 @@ func TestIntegrationKeystoneAuth(t *testing.T) {
 			t.Fatal(err)
 		}
 	})
+	t.Run("clouds.yaml over a stale environment", func(t *testing.T) {
+		clearOSEnv(t)
+		t.Setenv("OS_CLIENT_CONFIG_FILE", k.CloudsYAML(t, t.TempDir(), "rescue-test", ""))
+		// Left over from another cloud: none of it may win over the entry.
+		t.Setenv("OS_AUTH_URL", "http://127.0.0.1:1/v3")
+		t.Setenv("OS_USERNAME", "someone-else")
+		t.Setenv("OS_PASSWORD", "stale-password")
+		t.Setenv("OS_PROJECT_NAME", "stale-project")
+		t.Setenv("OS_REGION_NAME", "StaleRegion")
+		t.Setenv("OS_INTERFACE", "admin")
+		if err := connect(t, nova.Config{Cloud: "rescue-test"}); err != nil {
+			t.Fatal(err)
+		}
+		t.Setenv("OS_CLOUD", "rescue-test")
+		if err := connect(t, nova.Config{}); err != nil {
+			t.Fatal(err)
+		}
+		// The block still wins over the entry.
+		err := connect(t, nova.Config{Cloud: "rescue-test", Password: "block-password"})
+		if err == nil || !strings.Contains(err.Error(), "401") || !errors.Is(err, rescue.ErrAuth) {
+			t.Fatalf("a wrong password in the block: %v", err)
+		}
+	})
 	t.Run("clouds.yaml with the password in the block", func(t *testing.T) {
 		clearOSEnv(t)
 		t.Setenv("OS_CLIENT_CONFIG_FILE", k.CloudsYAML(t, t.TempDir(), "rescue-test", "stale-password"))
