@@ -64,6 +64,7 @@ func New(ctx context.Context, cfg Config) (*Backend, error) {
 
 	transport := http.DefaultTransport.(*http.Transport).Clone()
 	transport.TLSClientConfig = tlsConfig
+	transport.ResponseHeaderTimeout = responseHeaderTimeout
 	rt := newRetryTransport(transport, retries, c.Logger)
 
 	b := &Backend{log: c.Logger, transport: rt, images: newImageCache()}

@@ -46,7 +46,8 @@ type Config struct {
 	EndpointType string
 	// EndpointOverrides maps a service type ("compute", "image") to a URL used instead of the catalog.
 	EndpointOverrides map[string]string
-	// MaxRetries bounds the retries of GET requests on 429/502/503/504; nil means the default.
+	// MaxRetries bounds the retries of a request: GETs on 429/502/503/504 and transient
+	// transport errors, the rescue/unrescue POSTs on 429 only; nil means the default.
 	MaxRetries *int
 	// UserAgent is added in front of gophercloud's User-Agent.
 	UserAgent string

@@ -7,7 +7,7 @@ import (
 	"strings"
 )
 
-// DefaultMaxRetries is the number of retries of a GET request on 429/502/503/504 when
+// DefaultMaxRetries is the number of retries of a request (see Config.MaxRetries) when
 // Config.MaxRetries and OS_MAX_RETRIES are not set.
 const DefaultMaxRetries = 5
 

@@ -2,13 +2,17 @@ package nova
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
 	"math/rand/v2"
+	"net"
 	"net/http"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -19,10 +23,20 @@ const (
 	retryMaxRetryAfter = 60 * time.Second
 )
 
-// retryTransport retries idempotent requests (GET, HEAD) on 429, 502, 503 and 504 and on
-// transport errors, up to max times, honouring Retry-After (seconds or HTTP-date, bounded)
-// and otherwise backing off exponentially with jitter. Other methods (the rescue POST)
-// pass through untouched: they are never repeated.
+// responseHeaderTimeout bounds the wait for an answer once a request is sent, so that a
+// Keystone or Nova that accepts a connection but never answers cannot hang a run.
+const responseHeaderTimeout = 2 * time.Minute
+
+// retryTransport retries requests that the server did not act on, up to max times,
+// honouring Retry-After (seconds or HTTP-date, bounded) and otherwise backing off
+// exponentially with jitter:
+//   - idempotent requests (GET, HEAD) on 429, 502, 503 and 504, and on transient transport
+//     errors (timeouts, connection reset or refused, EOF), never on TLS, certificate or
+//     DNS-not-found errors, which do not heal by themselves;
+//   - other requests (the rescue and unrescue POSTs, Keystone's login) on 429 only, which
+//     says the request was refused before any action; their body is sent again through
+//     Request.GetBody, and one that cannot be sent again is not retried. After any other
+//     failure they are never repeated: the caller reads the server to learn what happened.
 type retryTransport struct {
 	next http.RoundTripper
 	max  int
@@ -57,12 +71,22 @@ func retryableStatus(code int) bool {
 
 // RoundTrip implements http.RoundTripper.
 func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	if (req.Method != http.MethodGet && req.Method != http.MethodHead) || t.max <= 0 {
+	idempotent := req.Method == http.MethodGet || req.Method == http.MethodHead
+	resendable := req.Body == nil || req.Body == http.NoBody || req.GetBody != nil
+	if t.max <= 0 || !resendable {
 		return t.next.RoundTrip(req)
 	}
 	ctx := req.Context()
 	for attempt := 0; ; attempt++ {
-		resp, err := t.next.RoundTrip(req.Clone(ctx))
+		r := req.Clone(ctx)
+		if attempt > 0 && req.GetBody != nil {
+			body, err := req.GetBody()
+			if err != nil {
+				return nil, fmt.Errorf("%s %s: send the request again: %w", req.Method, redactURL(req), err)
+			}
+			r.Body = body
+		}
+		resp, err := t.next.RoundTrip(r)
 		if attempt >= t.max || ctx.Err() != nil {
 			return resp, err
 		}
@@ -72,11 +96,11 @@ func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		)
 		switch {
 		case err != nil:
-			if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+			if !idempotent || !transient(err) {
 				return resp, err
 			}
 			delay, reason = backoff(attempt), err.Error()
-		case retryableStatus(resp.StatusCode):
+		case (idempotent && retryableStatus(resp.StatusCode)) || resp.StatusCode == http.StatusTooManyRequests:
 			delay = backoff(attempt)
 			if d, ok := retryAfter(resp.Header.Get("Retry-After"), t.now()); ok {
 				delay = d
@@ -98,6 +122,36 @@ func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 			return nil, fmt.Errorf("%s %s: waiting to retry after %s: %w", req.Method, redactURL(req), reason, err)
 		}
 	}
+}
+
+// transient reports whether a transport error may heal by itself: a timeout, a connection
+// reset or refused, or a connection closed early (EOF). Certificate, TLS and DNS-not-found
+// errors, and a cancelled or expired context, are not.
+func transient(err error) bool {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return false
+	}
+	var (
+		dnsErr    *net.DNSError
+		unknownCA x509.UnknownAuthorityError
+		hostErr   x509.HostnameError
+		invalid   x509.CertificateInvalidError
+		verifyErr *tls.CertificateVerificationError
+		recordErr tls.RecordHeaderError
+		alertErr  tls.AlertError
+	)
+	switch {
+	case errors.As(err, &dnsErr):
+		return dnsErr.IsTimeout || dnsErr.IsTemporary
+	case errors.As(err, &unknownCA), errors.As(err, &hostErr), errors.As(err, &invalid),
+		errors.As(err, &verifyErr), errors.As(err, &recordErr), errors.As(err, &alertErr):
+		return false
+	case errors.Is(err, syscall.ECONNRESET), errors.Is(err, syscall.ECONNREFUSED),
+		errors.Is(err, io.EOF), errors.Is(err, io.ErrUnexpectedEOF):
+		return true
+	}
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
 }
 
 // CloseIdleConnections closes the idle connections of the wrapped transport.

@@ -1,14 +1,21 @@
 package nova
 
 import (
+	"bytes"
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
+	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
+	"os"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -136,8 +143,11 @@ func TestRetryTransportGivesUp(t *testing.T) {
 	}
 }
 
-func TestRetryTransportNeverRepeatsPOST(t *testing.T) {
-	for _, code := range []int{429, 502, 503, 504} {
+// TestRetryTransportPOST: a POST (the rescue, the unrescue) is repeated only after a 429,
+// which says Nova did not act, with the same body and after the Retry-After delay; never
+// after a 5xx or a transport error, nor when its body cannot be sent again.
+func TestRetryTransportPOST(t *testing.T) {
+	for _, code := range []int{500, 502, 503, 504} {
 		srv, n := scripted(t, []int{code, 200}, map[string]string{"Retry-After": "1"})
 		rt, fs := newTestTransport(5, time.Now())
 		resp, err := do(t, rt, http.MethodPost, srv.URL)
@@ -147,6 +157,131 @@ func TestRetryTransportNeverRepeatsPOST(t *testing.T) {
 		if n.Load() != 1 || len(fs.delays) != 0 {
 			t.Fatalf("POST %d: %d requests, %d sleeps; want 1 and 0", code, n.Load(), len(fs.delays))
 		}
+	}
+
+	var (
+		mu     sync.Mutex
+		bodies []string
+		n      atomic.Int32
+	)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		bodies = append(bodies, string(b))
+		mu.Unlock()
+		if n.Add(1) <= 2 {
+			w.Header().Set("Retry-After", "7")
+			w.WriteHeader(http.StatusTooManyRequests)
+			return
+		}
+		w.WriteHeader(http.StatusOK)
+	}))
+	t.Cleanup(srv.Close)
+	const body = `{"rescue": {"adminPass": "x"}}`
+	rt, fs := newTestTransport(5, time.Now())
+	req, _ := http.NewRequestWithContext(context.Background(), http.MethodPost, srv.URL, bytes.NewReader([]byte(body)))
+	resp, err := rt.RoundTrip(req)
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("POST after 429: %v %v", resp, err)
+	}
+	_ = resp.Body.Close()
+	if len(bodies) != 3 || bodies[0] != body || bodies[1] != body || bodies[2] != body {
+		t.Fatalf("bodies sent: %q", bodies)
+	}
+	if len(fs.delays) != 2 || fs.delays[0] != 7*time.Second || fs.delays[1] != 7*time.Second {
+		t.Fatalf("delays %v, want Retry-After twice", fs.delays)
+	}
+
+	// Up to max_retries, then the 429 is the answer.
+	srv2, n2 := scripted(t, []int{429}, nil)
+	rt, _ = newTestTransport(2, time.Now())
+	if resp, err := do(t, rt, http.MethodPost, srv2.URL); err != nil || resp.StatusCode != 429 || n2.Load() != 3 {
+		t.Fatalf("POST 429 until the end: %v %v after %d requests", resp, err, n2.Load())
+	}
+
+	// A body that cannot be sent again: no retry.
+	srv3, n3 := scripted(t, []int{429, 200}, nil)
+	rt, _ = newTestTransport(5, time.Now())
+	req, _ = http.NewRequestWithContext(context.Background(), http.MethodPost, srv3.URL, io.NopCloser(strings.NewReader(body)))
+	resp, err = rt.RoundTrip(req)
+	if err != nil || resp.StatusCode != 429 || n3.Load() != 1 {
+		t.Fatalf("POST with a one-shot body: %v %v after %d requests", resp, err, n3.Load())
+	}
+	_ = resp.Body.Close()
+
+	// A dropped connection: never repeated.
+	var n4 atomic.Int32
+	drop := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n4.Add(1)
+		if conn, _, err := w.(http.Hijacker).Hijack(); err == nil {
+			_ = conn.Close()
+		}
+	}))
+	t.Cleanup(drop.Close)
+	rt, _ = newTestTransport(5, time.Now())
+	if _, err := do(t, rt, http.MethodPost, drop.URL); err == nil || n4.Load() != 1 {
+		t.Fatalf("dropped POST: %v after %d requests", err, n4.Load())
+	}
+}
+
+// TestRetryTransportTransportErrors: a GET is retried after a refused connection, not after
+// a certificate error or an unknown host.
+func TestRetryTransportTransportErrors(t *testing.T) {
+	// A port nothing listens on: ECONNREFUSED every time.
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed := "http://" + l.Addr().String()
+	_ = l.Close()
+	rt, fs := newTestTransport(2, time.Now())
+	if _, err := do(t, rt, http.MethodGet, closed); !errors.Is(err, syscall.ECONNREFUSED) || len(fs.delays) != 2 {
+		t.Fatalf("refused: %v after %d retries", err, len(fs.delays))
+	}
+
+	var n atomic.Int32
+	tlsSrv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { n.Add(1) }))
+	t.Cleanup(tlsSrv.Close)
+	rt, fs = newTestTransport(3, time.Now())
+	if _, err := do(t, rt, http.MethodGet, tlsSrv.URL); err == nil || len(fs.delays) != 0 || n.Load() != 0 {
+		t.Fatalf("untrusted certificate: %v after %d retries", err, len(fs.delays))
+	}
+
+	for _, c := range []struct {
+		err  error
+		want bool
+	}{
+		{&net.DNSError{Err: "no such host", Name: "keystone.invalid", IsNotFound: true}, false},
+		{&net.DNSError{Err: "i/o timeout", Name: "keystone.example", IsTimeout: true}, true},
+		{&net.DNSError{Err: "server misbehaving", Name: "keystone.example", IsTemporary: true}, true},
+		{&tls.CertificateVerificationError{Err: x509.UnknownAuthorityError{}}, false},
+		{x509.HostnameError{Host: "nova"}, false},
+		{tls.RecordHeaderError{Msg: "first record does not look like a TLS handshake"}, false},
+		{&net.OpError{Op: "read", Err: syscall.ECONNRESET}, true},
+		{&net.OpError{Op: "dial", Err: syscall.ECONNREFUSED}, true},
+		{io.EOF, true},
+		{fmt.Errorf("read: %w", io.ErrUnexpectedEOF), true},
+		{&net.OpError{Op: "read", Err: os.ErrDeadlineExceeded}, true},
+		{context.DeadlineExceeded, false},
+		{context.Canceled, false},
+		{errors.New("something else"), false},
+	} {
+		if got := transient(c.err); got != c.want {
+			t.Errorf("transient(%v) = %v, want %v", c.err, got, c.want)
+		}
+	}
+}
+
+// TestNewSetsResponseHeaderTimeout: a server that accepts but never answers cannot hang a run.
+func TestNewSetsResponseHeaderTimeout(t *testing.T) {
+	clearEnv(t)
+	b, err := New(context.Background(), Config{Token: "t", EndpointOverrides: map[string]string{"compute": "http://127.0.0.1:1"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, ok := b.transport.next.(*http.Transport)
+	if !ok || tr.ResponseHeaderTimeout != responseHeaderTimeout || responseHeaderTimeout <= 0 {
+		t.Fatalf("transport %T, response header timeout %v", b.transport.next, tr.ResponseHeaderTimeout)
 	}
 }
 
