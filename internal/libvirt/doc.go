@@ -63,13 +63,18 @@
 // Images are found through the storage API (works remotely, no qemu-img or file access on the
 // client): an absolute path with virStorageVolLookupByPath, or pool/volume. When no active pool
 // holds a path's directory, a transient dir pool named tfrescue-<hash of the directory> is
-// started for it (at plan time too; it vanishes with a libvirtd restart and is made again when
-// needed; it is not removed afterwards). An inactive pool that holds the directory is an error
-// that says to start it. The overlay (<domain>.rescue-<uuid8>.qcow2) and the config drive
+// started for it at apply (it vanishes with a libvirtd restart and is made again when needed;
+// it is not removed afterwards). Validate (plan) changes nothing on the host: it only looks up,
+// and an image (or the root disk whose backing image is the default) in a directory that no
+// pool holds is left to apply with a warning; it fails only when the image is definitely
+// missing (an active pool holds the directory but not the file; pool/volume with an unknown
+// pool or volume). An inactive pool that holds the directory is an error that says to start
+// it. The overlay (<domain>.rescue-<uuid8>.qcow2) and the config drive
 // (<domain>.rescue-<uuid8>.config.iso) are created in the rescue image's pool, so that pool must
 // be writable and of a type that supports qcow2 backing stores (dir, fs, netfs). Without
 // image_id, the image is the root disk's backing image: the <backingStore> of the domain XML,
-// else that of the root disk's storage volume, else an InvalidError on image_id.
+// else that of the root disk's storage volume, else an InvalidError on image_id (always for a
+// root disk of type='block', which is not looked up as a volume).
 //
 // # Unrescue and Get
 //

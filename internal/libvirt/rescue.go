@@ -81,7 +81,7 @@ func (b *Backend) Rescue(ctx context.Context, req rescue.Request) (rescue.Result
 	if err != nil {
 		return rescue.Result{}, fmt.Errorf("read definition of domain %s: %w", d.Name, notFound(err, req.InstanceID))
 	}
-	p, err := b.validate(l, d, orig, req)
+	p, err := b.validate(l, d, orig, req, true)
 	if err != nil {
 		return rescue.Result{}, err
 	}

@@ -17,8 +17,9 @@ import (
 // Storage: the rescue image is reached through libvirt's storage API, so that everything
 // works on a remote host without qemu-img or file access on the client. An image_id that is a
 // file path is looked up with virStorageVolLookupByPath; when no active pool holds its
-// directory, a transient dir pool named tfrescue-<hash of the directory> is started for it
-// (transient: it vanishes with the next libvirtd restart, and it is made again when needed).
+// directory, a transient dir pool named tfrescue-<hash of the directory> is started for it at
+// apply (transient: it vanishes with the next libvirtd restart, and it is made again when
+// needed). Validate only looks up: such an image is left to apply.
 // The overlay and the config drive are created in the pool of the rescue image, next to it.
 
 // image is a resolved rescue image.
@@ -110,9 +111,19 @@ func poolByDir(l *golibvirt.Libvirt, dir string) (golibvirt.StoragePool, error) 
 	return p, golibvirt.Error{Code: uint32(golibvirt.ErrNoStoragePool), Message: "no storage pool with target path " + dir}
 }
 
-// volumeByPath finds the storage volume of a file path, making a transient pool for its
-// directory when no pool holds it. The error is a NotFoundError when there is no such file.
-func volumeByPath(l *golibvirt.Libvirt, path string) (golibvirt.StorageVol, string, error) {
+// errNoPool says that a path's volume could not be looked up only because no storage pool
+// holds its directory (and volumeByPath was not allowed to make one): the image may well
+// exist; apply makes the transient pool and finds out.
+type errNoPool struct{ Path, Dir string }
+
+func (e *errNoPool) Error() string {
+	return fmt.Sprintf("no storage pool holds directory %s of %s", e.Dir, e.Path)
+}
+
+// volumeByPath finds the storage volume of a file path. When no pool holds its directory it
+// makes a transient pool for it if create is set, else (plan time: no change to the host) it
+// returns an *errNoPool. The error is a NotFoundError when there is no such file.
+func volumeByPath(l *golibvirt.Libvirt, path string, create bool) (golibvirt.StorageVol, string, error) {
 	v, err := l.StorageVolLookupByPath(path)
 	if err == nil {
 		return v, "", nil
@@ -121,6 +132,32 @@ func volumeByPath(l *golibvirt.Libvirt, path string) (golibvirt.StorageVol, stri
 		return v, "", fmt.Errorf("look up storage volume %s: %w", path, err)
 	}
 	dir := filepath.Dir(path)
+	if !create {
+		p, perr := poolByDir(l, dir)
+		if perr != nil {
+			if isCode(perr, golibvirt.ErrNoStoragePool, golibvirt.ErrNoSupport) {
+				return v, "", &errNoPool{Path: path, Dir: dir}
+			}
+			return v, "", fmt.Errorf("look up storage pool of directory %s: %w", dir, perr)
+		}
+		active, aerr := l.StoragePoolIsActive(p)
+		if aerr != nil {
+			return v, "", fmt.Errorf("storage pool %s: %w", p.Name, aerr)
+		}
+		if active == 0 {
+			return v, "", fmt.Errorf("storage pool %s holds directory %s but is not active; start it (virsh pool-start %s)", p.Name, dir, p.Name)
+		}
+		// An active pool holds the directory: a refresh (a re-scan, no change) settles it.
+		_ = l.StoragePoolRefresh(p, 0)
+		v, err = l.StorageVolLookupByPath(path)
+		if err != nil {
+			if isCode(err, golibvirt.ErrNoStorageVol) {
+				return v, "", &rescue.NotFoundError{What: "image", ID: path, Msg: err.Error()}
+			}
+			return v, "", fmt.Errorf("look up storage volume %s: %w", path, err)
+		}
+		return v, "", nil
+	}
 	_, made, perr := ensureDirPool(l, dir)
 	if perr != nil {
 		return v, "", perr
@@ -138,13 +175,15 @@ func volumeByPath(l *golibvirt.Libvirt, path string) (golibvirt.StorageVol, stri
 	return v, "", nil
 }
 
-// resolveImage resolves an image spec: an absolute path on the host, or pool/volume.
-func resolveImage(l *golibvirt.Libvirt, spec string) (*image, error) {
+// resolveImage resolves an image spec: an absolute path on the host, or pool/volume. Without
+// create (plan time) it changes nothing on the host: a path whose directory no pool holds is
+// an *errNoPool.
+func resolveImage(l *golibvirt.Libvirt, spec string, create bool) (*image, error) {
 	img := &image{Spec: spec}
 	var err error
 	switch {
 	case strings.HasPrefix(spec, "/"):
-		img.Vol, img.PoolDir, err = volumeByPath(l, filepath.Clean(spec))
+		img.Vol, img.PoolDir, err = volumeByPath(l, filepath.Clean(spec), create)
 		if err != nil {
 			return nil, err
 		}

@@ -2,6 +2,7 @@ package libvirt
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -43,7 +44,7 @@ func (b *Backend) Validate(ctx context.Context, req rescue.Request) (rescue.Plan
 	if err != nil {
 		return rescue.Plan{}, fmt.Errorf("read definition of domain %s: %w", d.Name, notFound(err, req.InstanceID))
 	}
-	p, err := b.validate(l, d, orig, req)
+	p, err := b.validate(l, d, orig, req, false)
 	if err != nil {
 		return rescue.Plan{}, err
 	}
@@ -88,8 +89,10 @@ func validateValues(req rescue.Request) error {
 	return nil
 }
 
-// validate resolves a request against the domain's definition orig and the host.
-func (b *Backend) validate(l *golibvirt.Libvirt, d golibvirt.Domain, orig string, req rescue.Request) (*plan, error) {
+// validate resolves a request against the domain's definition orig and the host. With apply
+// unset (Validate, at plan) it only looks things up: an image whose directory no storage pool
+// holds is left to apply (p.Image nil, a warning), where a transient pool is made for it.
+func (b *Backend) validate(l *golibvirt.Libvirt, d golibvirt.Domain, orig string, req rescue.Request, apply bool) (*plan, error) {
 	if err := validateValues(req); err != nil {
 		return nil, err
 	}
@@ -125,13 +128,23 @@ func (b *Backend) validate(l *golibvirt.Libvirt, d golibvirt.Domain, orig string
 	spec := req.ImageID
 	if spec == "" {
 		var err error
-		spec, err = defaultImage(l, orig, d.Name)
+		spec, err = defaultImage(l, orig, d.Name, apply)
+		var np *errNoPool
+		if errors.As(err, &np) {
+			p.Warnings = append(p.Warnings, fmt.Sprintf("image_id not set: the rescue image is the backing image of the root disk %s, which is looked up at apply (no storage pool holds %s yet)", np.Path, np.Dir))
+			return p, nil
+		}
 		if err != nil {
 			return nil, err
 		}
 		p.Warnings = append(p.Warnings, fmt.Sprintf("image_id not set: the rescue image is %s, the backing image of the root disk", spec))
 	}
-	img, err := resolveImage(l, spec)
+	img, err := resolveImage(l, spec, apply)
+	var np *errNoPool
+	if errors.As(err, &np) {
+		p.Warnings = append(p.Warnings, fmt.Sprintf("the rescue image %s is looked up at apply (no storage pool holds %s yet)", np.Path, np.Dir))
+		return p, nil
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -171,8 +184,9 @@ func hostInfo(l *golibvirt.Libvirt, orig string) (domxml.MachineInfo, domxml.Hos
 }
 
 // defaultImage is the rescue image when image_id is not set: the backing image of the root
-// disk, from the domain XML's <backingStore> or else from the storage volume.
-func defaultImage(l *golibvirt.Libvirt, orig, name string) (string, error) {
+// disk, from the domain XML's <backingStore> or else from the storage volume (looked up only,
+// without create: an *errNoPool when no pool holds its directory).
+func defaultImage(l *golibvirt.Libvirt, orig, name string, create bool) (string, error) {
 	root, err := domxml.RootDisk(orig)
 	if err != nil {
 		return "", &rescue.InvalidError{Attribute: "image_id", Msg: fmt.Sprintf("domain %s has no root disk to take a rescue image from (%v); set image_id", name, err)}
@@ -192,8 +206,14 @@ func defaultImage(l *golibvirt.Libvirt, orig, name string) (string, error) {
 		if err != nil {
 			return "", &rescue.InvalidError{Attribute: "image_id", Msg: fmt.Sprintf("cannot read the root disk %s of domain %s to find its backing image (%v); set image_id", root.Target, name, err)}
 		}
+	case root.Type == "block":
+		return "", &rescue.InvalidError{Attribute: "image_id", Msg: fmt.Sprintf("the root disk %s of domain %s is a block device (%s), which has no backing image to rescue from; set image_id", root.Target, name, root.File)}
 	case root.File != "" && root.Type != "network":
-		vol, _, err = volumeByPath(l, root.File)
+		vol, _, err = volumeByPath(l, root.File, create)
+		var np *errNoPool
+		if errors.As(err, &np) {
+			return "", err
+		}
 		if err != nil {
 			return "", &rescue.InvalidError{Attribute: "image_id", Msg: fmt.Sprintf("cannot read the root disk %s of domain %s to find its backing image (%v); set image_id", root.File, name, err)}
 		}

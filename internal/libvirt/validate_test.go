@@ -3,6 +3,7 @@ package libvirt_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"testing"
 
@@ -214,5 +215,78 @@ func TestTestDriverValidateUnknown(t *testing.T) {
 				t.Errorf("Validate: %T %v", err, err)
 			}
 		})
+	}
+}
+
+// Validate (terraform plan) changes nothing on the host: an image in a directory no storage
+// pool holds is left to apply (no transient pool is started at plan), also for the root
+// disk's backing image; a root disk of type='block' has no backing image to look for.
+func TestTestDriverValidateMakesNoPool(t *testing.T) {
+	td := newTestDriver(t)
+	b := newBackend(t, td.lv.TestURI)
+	ctx := context.Background()
+	td.domain(t, "td-val-nopool", true, false, "")
+	define := func(name, disk string) {
+		x := `<domain type='test'><name>` + name + `</name><memory unit='KiB'>65536</memory><vcpu>1</vcpu>
+  <os><type arch='x86_64' machine='pc'>hvm</type><boot dev='hd'/></os>
+  <devices>` + disk + `</devices></domain>`
+		d, err := td.l.DomainDefineXMLFlags(x, 0)
+		if err != nil {
+			t.Fatalf("define %s: %v", name, err)
+		}
+		t.Cleanup(func() { _ = td.l.DomainUndefine(d) })
+	}
+	define("td-val-nopool-root", `<disk type='file' device='disk'><driver name='qemu' type='qcow2'/><source file='/td-nopool-root/root.qcow2'/><target dev='vda' bus='virtio'/></disk>`)
+	define("td-val-block-root", `<disk type='block' device='disk'><driver name='qemu' type='raw'/><source dev='/dev/td-nopool/root'/><target dev='vda' bus='virtio'/></disk>`)
+	pools := func() []string {
+		ps, _, err := td.l.ConnectListAllStoragePools(1, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var names []string
+		for _, p := range ps {
+			names = append(names, p.Name)
+		}
+		slices.Sort(names)
+		return names
+	}
+	before := pools()
+	for _, c := range []struct {
+		name string
+		req  rescue.Request
+		ok   func(rescue.Plan, error) bool
+	}{
+		{"image without pool", rescue.Request{InstanceID: "td-val-nopool", ImageID: "/td-nopool-img/rescue.iso"}, func(p rescue.Plan, err error) bool {
+			return err == nil && p.Mode == rescue.ModeLegacy && strings.Contains(strings.Join(p.Warnings, " "), "apply")
+		}},
+		{"default image without pool", rescue.Request{InstanceID: "td-val-nopool-root"}, func(p rescue.Plan, err error) bool {
+			return err == nil && strings.Contains(strings.Join(p.Warnings, " "), "apply")
+		}},
+		{"block root disk", rescue.Request{InstanceID: "td-val-block-root"}, func(_ rescue.Plan, err error) bool {
+			var ie *rescue.InvalidError
+			return errors.As(err, &ie) && ie.Attribute == "image_id" && strings.Contains(err.Error(), "block device")
+		}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			p, err := b.Validate(ctx, c.req)
+			if !c.ok(p, err) {
+				t.Errorf("Validate: %+v %T %v", p, err, err)
+			}
+			if after := pools(); !slices.Equal(after, before) {
+				t.Errorf("Validate changed the storage pools: %v, before %v", after, before)
+			}
+		})
+	}
+	// Apply may still make the transient pool; the image is then definitely missing.
+	t.Cleanup(func() {
+		ps, _, _ := td.l.ConnectListAllStoragePools(1, 0)
+		for _, p := range ps {
+			if !slices.Contains(before, p.Name) {
+				_ = td.l.StoragePoolDestroy(p)
+			}
+		}
+	})
+	if _, err := b.Rescue(ctx, rescue.Request{InstanceID: "td-val-nopool", ImageID: "/td-nopool-img/rescue.iso"}); !rescue.IsNotFound(err) {
+		t.Errorf("Rescue: %T %v, want NotFound", err, err)
 	}
 }
