@@ -12,7 +12,10 @@
 // opens the remote socket (?socket=, default /var/run/libvirt/libvirt-sock) with OpenSSH's
 // direct-streamlocal channel; keys from ?keyfile=, ~/.ssh/id_{ed25519,ecdsa,rsa} and the ssh
 // agent, then the URI's password; the host key is always checked against ?known_hosts= (default
-// ~/.ssh/known_hosts) unless ?no_verify=1 or ?known_hosts_verify=ignore). go-libvirt's client
+// ~/.ssh/known_hosts) unless ?no_verify=1 or ?known_hosts_verify=ignore, and only the key types
+// known_hosts has for the host are asked for (Go would otherwise prefer the server's ECDSA or
+// RSA key over an ed25519 one that is the only one known; ssh-rsa allows rsa-sha2-512,
+// rsa-sha2-256 and ssh-rsa). go-libvirt's client
 // multiplexes RPCs, so one connection serves concurrent resources; rescue and unrescue of one
 // domain are serialized by a per-domain mutex. A lost connection (libvirtd restart) is reopened
 // on the next call.

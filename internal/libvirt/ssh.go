@@ -1,13 +1,16 @@
 package libvirt
 
 import (
+	"crypto/ed25519"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/url"
 	"os"
 	"os/user"
 	"path/filepath"
+	"slices"
 	"time"
 
 	"golang.org/x/crypto/ssh"
@@ -93,6 +96,10 @@ func (d *sshDialer) clientConfig() (*ssh.ClientConfig, func(), error) {
 			return nil, nil, fmt.Errorf("read known_hosts %s (add the host with ssh-keyscan, or set no_verify=1): %w", d.knownHosts, err)
 		}
 		cfg.HostKeyCallback = cb
+		// Go prefers ECDSA and RSA host keys (golang/go#29286): a server that also has an
+		// ed25519 key, known only by that, would be rejected as a key mismatch. Ask for the
+		// key types known_hosts has for this host.
+		cfg.HostKeyAlgorithms = knownHostKeyAlgorithms(cb, d.addr)
 	}
 	var signers []ssh.Signer
 	cleanup := func() {}
@@ -139,6 +146,35 @@ func (d *sshDialer) clientConfig() (*ssh.ClientConfig, func(), error) {
 	return cfg, cleanup, nil
 }
 
+// knownHostKeyAlgorithms returns the host key algorithms for the key types that known_hosts
+// (through its callback cb) has for addr, in its order; nil (Go's defaults) when it has none,
+// such as a host known only through a @cert-authority line. ssh-rsa keys allow rsa-sha2-512,
+// rsa-sha2-256 and ssh-rsa signatures.
+func knownHostKeyAlgorithms(cb ssh.HostKeyCallback, addr string) []string {
+	// A key no line holds: the KeyError lists the keys known for addr.
+	probe, err := ssh.NewPublicKey(ed25519.PublicKey(make([]byte, ed25519.PublicKeySize)))
+	if err != nil {
+		return nil
+	}
+	var ke *knownhosts.KeyError
+	if err := cb(addr, &net.TCPAddr{IP: net.IPv4zero}, probe); !errors.As(err, &ke) {
+		return nil
+	}
+	var algos []string
+	for _, k := range ke.Want {
+		add := []string{k.Key.Type()}
+		if k.Key.Type() == ssh.KeyAlgoRSA {
+			add = []string{ssh.KeyAlgoRSASHA512, ssh.KeyAlgoRSASHA256, ssh.KeyAlgoRSA}
+		}
+		for _, a := range add {
+			if !slices.Contains(algos, a) {
+				algos = append(algos, a)
+			}
+		}
+	}
+	return algos
+}
+
 // Dial implements socket.Dialer.
 func (d *sshDialer) Dial() (net.Conn, error) {
 	cfg, cleanup, err := d.clientConfig()
@@ -165,5 +201,10 @@ type sshConn struct {
 }
 
 func (c *sshConn) Close() error {
-	return errors.Join(c.Conn.Close(), c.client.Close())
+	err := c.Conn.Close()
+	if errors.Is(err, io.EOF) {
+		// libvirtd closed the socket after ConnectClose, and the channel with it, first.
+		err = nil
+	}
+	return errors.Join(err, c.client.Close())
 }

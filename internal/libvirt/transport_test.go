@@ -2,8 +2,11 @@ package libvirt_test
 
 import (
 	"context"
+	"crypto/ecdsa"
 	"crypto/ed25519"
+	"crypto/elliptic"
 	"crypto/rand"
+	"crypto/rsa"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
@@ -230,11 +233,45 @@ func TestTransportSSH(t *testing.T) {
 	t.Run("no_verify", func(t *testing.T) {
 		checkTestDriver(t, uri("op", knownHosts(nil), "&no_verify=1"), "ssh")
 	})
+	// A server with an ECDSA and an ed25519 host key, known only by the ed25519 one: Go's
+	// client prefers ECDSA (golang/go#29286) unless asked for the known key types.
+	t.Run("known by ed25519 only, server also has ecdsa", func(t *testing.T) {
+		ecPriv, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ecSigner, err := ssh.NewSignerFromKey(ecPriv)
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr2, edKey := startSSHServer(t, "op", cliSigner.PublicKey(), lv.SockDir, ecSigner)
+		f := filepath.Join(t.TempDir(), "known_hosts")
+		if err := os.WriteFile(f, []byte(knownhosts.Line([]string{knownhosts.Normalize(addr2)}, edKey)+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		checkTestDriver(t, fmt.Sprintf("test+ssh://op@%s/default?socket=%s&keyfile=%s&known_hosts=%s", addr2, lv.Socket, keyFile, f), "ssh")
+
+		// Known by an ssh-rsa key only (the ed25519 and ECDSA keys are offered too): rsa-sha2-*.
+		rsaPriv, err := rsa.GenerateKey(rand.Reader, 2048)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rsaSigner, err := ssh.NewSignerFromKey(rsaPriv)
+		if err != nil {
+			t.Fatal(err)
+		}
+		addr3, _ := startSSHServer(t, "op", cliSigner.PublicKey(), lv.SockDir, ecSigner, rsaSigner)
+		f3 := filepath.Join(t.TempDir(), "known_hosts")
+		if err := os.WriteFile(f3, []byte(knownhosts.Line([]string{knownhosts.Normalize(addr3)}, rsaSigner.PublicKey())+"\n"), 0o600); err != nil {
+			t.Fatal(err)
+		}
+		checkTestDriver(t, fmt.Sprintf("test+ssh://op@%s/default?socket=%s&keyfile=%s&known_hosts=%s", addr3, lv.Socket, keyFile, f3), "ssh")
+	})
 }
 
 // startSSHServer serves SSH on 127.0.0.1 for one user and key, with direct-streamlocal
 // channels to unix sockets under sockDir only.
-func startSSHServer(t *testing.T, user string, key ssh.PublicKey, sockDir string) (string, ssh.PublicKey) {
+func startSSHServer(t *testing.T, user string, key ssh.PublicKey, sockDir string, extraHostKeys ...ssh.Signer) (string, ssh.PublicKey) {
 	t.Helper()
 	_, hostPriv, err := ed25519.GenerateKey(rand.Reader)
 	if err != nil {
@@ -251,6 +288,9 @@ func startSSHServer(t *testing.T, user string, key ssh.PublicKey, sockDir string
 		return nil, errors.New("denied")
 	}}
 	cfg.AddHostKey(hostSigner)
+	for _, k := range extraHostKeys {
+		cfg.AddHostKey(k)
+	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
