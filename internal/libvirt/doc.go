@@ -23,7 +23,11 @@
 // # Validate
 //
 // Validate checks a request before any change: device and bus values, the pair against the
-// host's domain capabilities and the known rules, a dry run of the transform, the rescue image.
+// host's domain capabilities and the known rules, a dry run of the transform (with a placeholder
+// config drive when admin_pass is set: no free cdrom target for it is an InvalidError on
+// admin_pass that names the bus), the rescue image. A transient domain (no persistent
+// definition to hold the journal) is an UnsupportedError, at plan and in Rescue before any
+// change.
 // At plan time an unknown instance_id (InstanceID "") gets only the checks that need no host
 // (values, the fixed pair rules, shutdown timeout); an unknown image_id (Request.ImageUnknown)
 // skips the image. The plan then has the given device and bus, and mode stable when one is
@@ -38,7 +42,9 @@
 // image is never written, and the overlay's path identifies the rescue definition); with
 // admin_pass a config drive (domxml.ConfigDrive) uploaded as a raw volume; the rescue definition
 // defined while the guest still runs (libvirt's rejection costs no downtime and is rolled back:
-// volumes removed, original defined again, key removed; the error keeps libvirt's message); clean
+// volumes removed, original defined again, key removed; the error keeps libvirt's message and
+// is a ConflictError for operation invalid/failed, an InvalidError on bus (stable mode) for
+// configuration and XML errors, an UnsupportedError for what the driver lacks); clean
 // shutdown (ACPI power button, pressed again every 5 s, flags=0 where ACPI is unsupported such as
 // the test driver; forced off after shutdown_timeout, default 60 s); start; journal state
 // rescued. A rescue definition that fails to start is rolled back and the original started

@@ -112,6 +112,13 @@ func readJournal(l *golibvirt.Libvirt, d golibvirt.Domain) (*journal, error) {
 		if isCode(err, golibvirt.ErrNoDomainMetadata) {
 			return nil, nil
 		}
+		if isCode(err, golibvirt.ErrOperationInvalid) {
+			// A transient domain has no persistent definition, so no journal (a rescue
+			// refuses it).
+			if p, perr := l.DomainIsPersistent(d); perr == nil && p == 0 {
+				return nil, nil
+			}
+		}
 		return nil, fmt.Errorf("read rescue journal of domain %s: %w", d.Name, err)
 	}
 	var j journal

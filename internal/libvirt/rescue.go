@@ -47,6 +47,10 @@ func (b *Backend) Rescue(ctx context.Context, req rescue.Request) (rescue.Result
 	mu.Lock()
 	defer mu.Unlock()
 	defer b.begin(d.UUID, rescue.StateRescuing)()
+	// A transient domain has no persistent definition for the journal: refused first.
+	if err := checkPersistent(l, d, req.InstanceID); err != nil {
+		return rescue.Result{}, err
+	}
 
 	// An earlier rescue that was interrupted is rolled back first; a finished one is a conflict.
 	j, err := readJournal(l, d)
@@ -238,19 +242,27 @@ func (b *Backend) Rescue(ctx context.Context, req rescue.Request) (rescue.Result
 }
 
 // defineError turns libvirt's rejection of the rescue definition into a typed error that keeps
-// libvirt's message verbatim.
+// libvirt's message verbatim: a definition libvirt cannot accept in the domain's current
+// situation (operation invalid or failed: another definition of the same name or UUID, the
+// domain changed meanwhile) is a ConflictError; a configuration or XML error is an
+// InvalidError (on bus in stable-device mode); a feature the driver lacks is an
+// UnsupportedError; anything else keeps libvirt's error.
 func defineError(name string, p *plan, err error) error {
 	what := "the rescue definition"
 	if p.Mode == rescue.ModeStable {
 		what = fmt.Sprintf("the rescue definition (device %s on bus %s)", p.Device, p.Bus)
 	}
 	msg := fmt.Sprintf("libvirt rejected %s of domain %s: %v (nothing was changed: the guest kept running on its original definition)", what, name, err)
-	if isCode(err, golibvirt.ErrConfigUnsupported, golibvirt.ErrNoSupport, golibvirt.ErrOperationUnsupported) {
+	switch {
+	case isCode(err, golibvirt.ErrOperationInvalid, golibvirt.ErrOperationFailed):
+		return &rescue.ConflictError{Msg: msg}
+	case isCode(err, golibvirt.ErrConfigUnsupported, golibvirt.ErrXMLError, golibvirt.ErrXMLDetail, golibvirt.ErrXMLInvalidSchema):
+		if p.Mode == rescue.ModeStable {
+			return &rescue.InvalidError{Attribute: "bus", Msg: msg}
+		}
+		return &rescue.UnsupportedError{Msg: msg}
+	case isCode(err, golibvirt.ErrNoSupport, golibvirt.ErrOperationUnsupported):
 		return &rescue.UnsupportedError{Msg: msg}
 	}
-	attr := ""
-	if p.Mode == rescue.ModeStable {
-		attr = "bus"
-	}
-	return &rescue.InvalidError{Attribute: attr, Msg: msg}
+	return fmt.Errorf("libvirt rejected %s of domain %s (nothing was changed: the guest kept running on its original definition): %w", what, name, err)
 }

@@ -96,6 +96,9 @@ func (b *Backend) validate(l *golibvirt.Libvirt, d golibvirt.Domain, orig string
 	if err := validateValues(req); err != nil {
 		return nil, err
 	}
+	if err := checkPersistent(l, d, req.InstanceID); err != nil {
+		return nil, err
+	}
 	p := &plan{Plan: rescue.Plan{Mode: rescue.ModeLegacy}}
 	if req.Device != "" || req.Bus != "" {
 		m, host, err := hostInfo(l, orig)
@@ -113,8 +116,19 @@ func (b *Backend) validate(l *golibvirt.Libvirt, d golibvirt.Domain, orig string
 	}
 	// The transform itself has rules that depend on the domain (a usb bus needs a USB
 	// controller, ...): run it once with a placeholder image so that they show before any change.
-	if _, err := domxml.Rescue(orig, domxml.Options{Device: p.Device, Bus: p.Bus, Image: domxml.Source{File: "/validate/rescue.qcow2"}, Format: "qcow2"}); err != nil {
+	dry := domxml.Options{Device: p.Device, Bus: p.Bus, Image: domxml.Source{File: "/validate/rescue.qcow2"}, Format: "qcow2"}
+	if _, err := domxml.Rescue(orig, dry); err != nil {
 		return nil, err
+	}
+	if req.AdminPass != "" {
+		// admin_pass adds a config drive (a cdrom on the machine's default cdrom bus): it
+		// needs a free target too.
+		dry.ConfigDrive = &domxml.Source{File: "/validate/rescue.config.iso"}
+		if _, err := domxml.Rescue(orig, dry); err != nil {
+			m, _ := domxml.Machine(orig)
+			bus := domxml.DefaultBus("cdrom", m)
+			return nil, &rescue.InvalidError{Attribute: "admin_pass", Msg: fmt.Sprintf("admin_pass needs a config drive (a cdrom on bus %s) besides the rescue device, and domain %s cannot take it: %v; remove admin_pass or free a target on bus %s", bus, d.Name, err, bus)}
+		}
 	}
 	if req.ImageUnknown && req.ImageID == "" {
 		// image_id is set but unknown yet (plan): the rest is checked, the image at apply.
@@ -150,6 +164,19 @@ func (b *Backend) validate(l *golibvirt.Libvirt, d golibvirt.Domain, orig string
 	}
 	p.Image = img
 	return p, nil
+}
+
+// checkPersistent refuses a transient domain: the journal lives in the persistent
+// definition, and a transient domain has none (it would vanish at the shutdown).
+func checkPersistent(l *golibvirt.Libvirt, d golibvirt.Domain, id string) error {
+	persistent, err := l.DomainIsPersistent(d)
+	if err != nil {
+		return fmt.Errorf("read whether domain %s is persistent: %w", d.Name, notFound(err, id))
+	}
+	if persistent == 0 {
+		return &rescue.UnsupportedError{Msg: fmt.Sprintf("domain %s is transient (not defined persistently): it would vanish at the shutdown, and there is no persistent definition to keep the rescue journal in; define it (virsh dumpxml %s > %s.xml; virsh define %s.xml) before a rescue", d.Name, d.Name, d.Name, d.Name)}
+	}
+	return nil
 }
 
 // hostInfo reads the host's disk capabilities for the domain's emulator, arch, machine and

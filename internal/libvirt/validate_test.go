@@ -3,9 +3,12 @@ package libvirt_test
 import (
 	"context"
 	"errors"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
+
+	golibvirt "github.com/digitalocean/go-libvirt"
 
 	rlibvirt "github.com/rescue-labs/terraform-provider-rescue/internal/libvirt"
 	"github.com/rescue-labs/terraform-provider-rescue/internal/rescue"
@@ -289,4 +292,114 @@ func TestTestDriverValidateMakesNoPool(t *testing.T) {
 	if _, err := b.Rescue(ctx, rescue.Request{InstanceID: "td-val-nopool", ImageID: "/td-nopool-img/rescue.iso"}); !rescue.IsNotFound(err) {
 		t.Errorf("Rescue: %T %v, want NotFound", err, err)
 	}
+}
+
+// Errors are classified before any change: a transient domain is unsupported (checked before
+// a key or journal is stored); libvirt's refusal to define the rescue definition for the
+// domain's situation is a conflict, a configuration/XML error an InvalidError on bus; with
+// admin_pass a config drive that finds no free target is refused at plan.
+func TestTestDriverErrorClasses(t *testing.T) {
+	td := newTestDriver(t)
+	img := td.volume(t, "rescue-classes.iso", "raw", "")
+	b := newBackend(t, td.lv.TestURI)
+	ctx := context.Background()
+
+	t.Run("transient domain", func(t *testing.T) {
+		x := `<domain type='test'><name>td-transient</name><memory unit='KiB'>65536</memory><vcpu>1</vcpu>
+  <os><type arch='x86_64' machine='pc'>hvm</type></os>
+  <devices><disk type='file' device='disk'><source file='/default-pool/rescue-classes.iso'/><target dev='vda' bus='virtio'/></disk></devices></domain>`
+		d, err := td.l.DomainCreateXML(x, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = td.l.DomainDestroy(d) })
+		orig := td.xml(t, d, golibvirt.DomainXMLSecure)
+		var ue *rescue.UnsupportedError
+		if _, err := b.Validate(ctx, rescue.Request{InstanceID: "td-transient", ImageID: img}); !errors.As(err, &ue) || !strings.Contains(err.Error(), "transient") {
+			t.Errorf("Validate: %T %v, want UnsupportedError", err, err)
+		}
+		if _, err := b.Rescue(ctx, rescue.Request{InstanceID: "td-transient", ImageID: img}); !errors.As(err, &ue) || !strings.Contains(err.Error(), "transient") {
+			t.Errorf("Rescue: %T %v, want UnsupportedError", err, err)
+		}
+		if got := td.xml(t, d, golibvirt.DomainXMLSecure); got != orig {
+			t.Errorf("definition changed:\n%s", got)
+		}
+		if td.state(t, d) != golibvirt.DomainRunning {
+			t.Errorf("not running")
+		}
+		if inst, err := b.Get(ctx, "td-transient"); err != nil || inst.State != rescue.StateActive {
+			t.Errorf("Get: %+v %v", inst, err)
+		}
+		if hasRescueVolume(td.volumes(t), "td-transient") {
+			t.Errorf("volumes left: %v", td.volumes(t))
+		}
+	})
+
+	for _, c := range []struct {
+		name   string
+		filter func(string) string
+		req    rescue.Request
+		ok     func(error) bool
+	}{
+		{"define conflict", func(x string) string {
+			return regexp.MustCompile(`<uuid>[^<]*</uuid>`).ReplaceAllString(x, "<uuid>0b7c1b1e-8d52-4e38-9f3c-3a3b1d7c0e99</uuid>")
+		}, rescue.Request{ImageID: img}, rescue.IsConflict},
+		{"define xml error", func(x string) string {
+			return regexp.MustCompile(`bus=["']sata["']`).ReplaceAllString(x, "bus='sata-nope'")
+		}, rescue.Request{ImageID: img, Device: "cdrom", Bus: "sata"}, func(err error) bool {
+			var ie *rescue.InvalidError
+			return errors.As(err, &ie) && ie.Attribute == "bus" && strings.Contains(err.Error(), "sata-nope")
+		}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			name := "td-class-" + strings.ReplaceAll(c.name, " ", "-")
+			d := td.domain(t, name, true, false, "")
+			orig := td.xml(t, d, secure)
+			bf := newBackend(t, td.lv.TestURI)
+			rlibvirt.SetRescueXMLFilter(bf, c.filter)
+			req := c.req
+			req.InstanceID = name
+			_, err := bf.Rescue(ctx, req)
+			if !c.ok(err) || rescue.Accepted(err) {
+				t.Fatalf("Rescue: %T %v", err, err)
+			}
+			if got := td.xml(t, d, secure); got != orig {
+				t.Errorf("definition changed:\n%s", got)
+			}
+			if td.state(t, d) != golibvirt.DomainRunning {
+				t.Errorf("not running")
+			}
+			if hasRescueVolume(td.volumes(t), name) {
+				t.Errorf("volumes left: %v", td.volumes(t))
+			}
+		})
+	}
+
+	t.Run("admin_pass without a free cdrom target", func(t *testing.T) {
+		ide := ""
+		for _, dev := range []string{"hda", "hdb", "hdc", "hdd"} {
+			ide += "    <disk type='file' device='cdrom'><source file='/data/" + dev + ".iso'/><target dev='" + dev + "' bus='ide'/><readonly/></disk>\n"
+		}
+		d := td.domain(t, "td-class-ide-full", true, false, ide)
+		orig := td.xml(t, d, secure)
+		req := rescue.Request{InstanceID: "td-class-ide-full", ImageID: img, AdminPass: "s3cret-pass"}
+		ok := func(err error) bool {
+			var ie *rescue.InvalidError
+			return errors.As(err, &ie) && ie.Attribute == "admin_pass" && strings.Contains(err.Error(), "ide")
+		}
+		if _, err := b.Validate(ctx, req); !ok(err) {
+			t.Errorf("Validate: %T %v, want InvalidError on admin_pass", err, err)
+		}
+		if _, err := b.Rescue(ctx, req); !ok(err) {
+			t.Errorf("Rescue: %T %v, want InvalidError on admin_pass", err, err)
+		}
+		if got := td.xml(t, d, secure); got != orig {
+			t.Errorf("definition changed:\n%s", got)
+		}
+		// Without admin_pass the same rescue is fine at plan.
+		req.AdminPass = ""
+		if _, err := b.Validate(ctx, req); err != nil {
+			t.Errorf("Validate without admin_pass: %v", err)
+		}
+	})
 }
