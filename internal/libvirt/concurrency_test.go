@@ -3,6 +3,7 @@ package libvirt_test
 import (
 	"context"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 
@@ -93,5 +94,57 @@ func TestTestDriverConcurrency(t *testing.T) {
 	}
 	if _, _, err := eng.Unrescue(ctx, "td-conc-same"); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// Two processes (two Backends) rescue one domain at once: B rolls back A's rescue, which it
+// takes for an interrupted one, and rescues; A, finding the journal no longer its own before
+// it defines its rescue definition, stops with a conflict and removes only its own volumes.
+// B's rescue stays intact and unrescues to the original.
+func TestTestDriverOverlappingBackends(t *testing.T) {
+	td := newTestDriver(t)
+	img := td.volume(t, "rescue-overlap.iso", "raw", "")
+	ctx := context.Background()
+	const name = "td-overlap"
+	d := td.domain(t, name, true, false, "")
+	orig := td.xml(t, d, secure)
+	a := newBackend(t, td.lv.TestURI)
+	b := newBackend(t, td.lv.TestURI)
+	req := rescue.Request{InstanceID: name, ImageID: img}
+	var bErr error
+	rlibvirt.SetAfterStep(a, func(op, step string) error {
+		if op == "rescue" && step == "overlay" {
+			_, _, bErr = rescue.NewEngine(b).Rescue(ctx, req)
+		}
+		return nil
+	})
+	_, aErr := a.Rescue(ctx, req)
+	if bErr != nil {
+		t.Fatalf("B's rescue: %v", bErr)
+	}
+	if !rescue.IsConflict(aErr) {
+		t.Fatalf("A's rescue: %T %v, want a conflict", aErr, aErr)
+	}
+	inst, err := b.Get(ctx, name)
+	if err != nil || inst.State != rescue.StateRescued {
+		t.Fatalf("Get after the overlap: %+v %v", inst, err)
+	}
+	var rescueVols []string
+	for _, v := range td.volumes(t) {
+		if strings.HasPrefix(v, name+".rescue-") {
+			rescueVols = append(rescueVols, v)
+		}
+	}
+	if len(rescueVols) != 1 {
+		t.Errorf("rescue volumes %v, want B's overlay only", rescueVols)
+	}
+	if out, _, err := rescue.NewEngine(a).Unrescue(ctx, name); err != nil || out != rescue.Unrescued {
+		t.Fatalf("Unrescue: %v %v", out, err)
+	}
+	if got := td.xml(t, d, secure); got != orig {
+		t.Fatalf("restored definition differs:\n--- original\n%s\n--- restored\n%s", orig, got)
+	}
+	if hasRescueVolume(td.volumes(t), name) {
+		t.Errorf("rescue volumes left: %v", td.volumes(t))
 	}
 }

@@ -57,13 +57,18 @@
 //
 // # Journal and secrets
 //
-// The journal records the original inactive secure XML, the overlay and config drive volumes,
-// device, bus, mode, image, shutdown timeout and whether the domain ran. Metadata is readable by
+// The journal records a random rescue ID, the original inactive secure XML, the overlay and
+// config drive volumes, device, bus, mode, image, shutdown timeout and whether the domain ran.
+// Overlapping rescues of one domain from two processes: a rescue re-reads the journal before
+// it defines the rescue definition and before each later journal write, and stops with a
+// ConflictError when the journal is no longer its own (another process rolled it back), then
+// removing only its own volumes and key. (Not yet: a young 'preparing' journal of another
+// process is still taken for an interrupted rescue and rolled back.) Metadata is readable by
 // read-only connections, and the secure XML holds secrets (graphics passwords), so the original
 // is sealed with AES-256-GCM (the domain UUID as associated data) under a random 256-bit key kept
-// in a libvirt secret (ephemeral='no', private='no', UUID derived from the domain UUID, no usage):
+// in a libvirt secret (ephemeral='no', private='no', a random UUID that the journal names, no usage):
 // read-write connections read it back with virSecretGetValue, read-only connections are refused.
-// The secret is removed at unrescue. Where the driver has no secret driver (the test driver),
+// The secret is removed at unrescue (only the one the journal names). Where the driver has no secret driver (the test driver),
 // the original is journalled in plain text only if it holds no secrets (its secure and normal
 // XML are equal); otherwise the rescue is refused (UnsupportedError) before any change.
 //
@@ -78,8 +83,8 @@
 // pool holds is left to apply with a warning; it fails only when the image is definitely
 // missing (an active pool holds the directory but not the file; pool/volume with an unknown
 // pool or volume). An inactive pool that holds the directory is an error that says to start
-// it. The overlay (<domain>.rescue-<uuid8>.qcow2) and the config drive
-// (<domain>.rescue-<uuid8>.config.iso) are created in the rescue image's pool, so that pool must
+// it. The overlay (<domain>.rescue-<id8>.qcow2, id8 from the rescue ID) and the config drive
+// (<domain>.rescue-<id8>.config.iso) are created in the rescue image's pool, so that pool must
 // be writable and of a type that supports qcow2 backing stores (dir, fs, netfs). Without
 // image_id, the image is the root disk's backing image: the <backingStore> of the domain XML,
 // else that of the root disk's storage volume, else an InvalidError on image_id (always for a
@@ -97,9 +102,10 @@
 // is defined once more exactly (byte-identical inactive XML, without the journal; the journal
 // is also dropped from the live definition); the key is removed. It is idempotent and
 // resumable after a crash at any step (UnrescueSteps): a journal in state restoring is
-// finished by the next unrescue (Get says StateError, Status StatusUnrescueIncomplete). One
-// gap: a crash between defining the exact original and removing the key leaves the key secret
-// (it guards nothing any more).
+// finished by the next unrescue (Get says StateError, Status StatusUnrescueIncomplete). Gaps: a
+// crash between defining the exact original and removing the key, or between storing the key
+// and writing the journal, leaves the key secret (it guards nothing any more; its description
+// names the domain and the rescue).
 //
 // Get: no journal means not in rescue (StateActive when running or blocked, StateStopped when
 // shut off, StateError when crashed, StateOther otherwise). With a journal: StateRescued when the

@@ -13,6 +13,8 @@ import (
 	golibvirt "github.com/digitalocean/go-libvirt"
 	"github.com/google/uuid"
 	"libvirt.org/go/libvirtxml"
+
+	"github.com/rescue-labs/terraform-provider-rescue/internal/rescue"
 )
 
 // The journal: before anything changes, the original definition and what the rescue is about
@@ -24,8 +26,9 @@ import (
 // fetched with VIR_DOMAIN_XML_SECURE and may hold secrets (graphics passwords). So the original
 // is encrypted with AES-256-GCM under a random key kept in a libvirt secret object (private='no'
 // so that read-write connections can read it back; read-only connections are refused
-// virSecretGetValue). The secret has a UUID derived from the domain's UUID, so a leftover one is
-// found and replaced. Drivers without a secret driver (the test driver) get the original in
+// virSecretGetValue). Each rescue makes its own secret with a random UUID that the journal
+// names, and only that one is removed, so overlapping rescues never touch each other's key.
+// Drivers without a secret driver (the test driver) get the original in
 // plain text, and only when it has no secrets at all (the secure and the normal XML are equal);
 // otherwise the rescue is refused before any change.
 const (
@@ -52,6 +55,9 @@ type journal struct {
 	XMLName xml.Name `xml:"rescue"`
 	// Version of the record format.
 	Version int `xml:"version,attr"`
+	// ID is the random ID of the rescue that wrote the journal: a process goes on only while
+	// the journal on the host is still its own (another one may have rolled it back).
+	ID string `xml:"id,attr,omitempty"`
 	// State is preparing or rescued.
 	State string `xml:"state,attr"`
 	// Started is when the rescue began (RFC 3339).
@@ -128,6 +134,19 @@ func readJournal(l *golibvirt.Libvirt, d golibvirt.Domain) (*journal, error) {
 	return &j, nil
 }
 
+// stillOurs re-reads the journal and refuses (ConflictError) when it is no longer the one of
+// rescue id: another process rolled this rescue back, or overlaps it.
+func stillOurs(l *golibvirt.Libvirt, d golibvirt.Domain, id string) error {
+	cur, err := readJournal(l, d)
+	if err != nil {
+		return err
+	}
+	if cur == nil || cur.ID != id {
+		return &rescue.ConflictError{Msg: fmt.Sprintf("the rescue journal of domain %s is no longer this rescue's (another process rolled it back or rescues the domain too); this rescue stops", d.Name)}
+	}
+	return nil
+}
+
 // writeJournal stores the journal in the persistent definition.
 func writeJournal(l *golibvirt.Libvirt, d golibvirt.Domain, j *journal) error {
 	j.Version = 1
@@ -160,25 +179,19 @@ func journalElement(j *journal) (string, error) {
 	return s, nil
 }
 
-// secretNamespace derives the UUID of the key secret of a domain.
-var secretNamespace = uuid.MustParse("6f0f7a52-2b7e-5d8e-9a57-2f1d8f0c4e31")
-
-// keySecretUUID is the UUID of the libvirt secret that holds a domain's journal key.
-func keySecretUUID(dom golibvirt.UUID) uuid.UUID {
-	return uuid.NewSHA1(secretNamespace, dom[:])
-}
-
 // errNoSecretDriver says the connection's driver has no secret driver.
 var errNoSecretDriver = fmt.Errorf("no secret driver")
 
-// storeKey creates (or replaces) the domain's key secret with a fresh random key.
-func storeKey(l *golibvirt.Libvirt, d golibvirt.Domain) (uuid.UUID, []byte, error) {
-	id := keySecretUUID(d.UUID)
+// storeKey creates a key secret with a random UUID (the journal names it) and a fresh random
+// key for the rescue rescueID of a domain. The UUID is "" when there is no secret driver.
+func storeKey(l *golibvirt.Libvirt, d golibvirt.Domain, rescueID string) (string, []byte, error) {
+	u := uuid.New()
+	id := u.String()
 	def := libvirtxml.Secret{
 		Ephemeral:   "no",
 		Private:     "no",
-		UUID:        id.String(),
-		Description: fmt.Sprintf("terraform-provider-rescue: key of the rescue journal of domain %s (%s)", d.Name, uuidString(d.UUID)),
+		UUID:        id,
+		Description: fmt.Sprintf("terraform-provider-rescue: key of the rescue journal of domain %s (%s), rescue %s", d.Name, uuidString(d.UUID), rescueID),
 	}
 	x, err := def.Marshal()
 	if err != nil {
@@ -187,7 +200,7 @@ func storeKey(l *golibvirt.Libvirt, d golibvirt.Domain) (uuid.UUID, []byte, erro
 	s, err := l.SecretDefineXML(x, 0)
 	if err != nil {
 		if isCode(err, golibvirt.ErrNoSupport) {
-			return id, nil, errNoSecretDriver
+			return "", nil, errNoSecretDriver
 		}
 		return id, nil, fmt.Errorf("define the journal key secret of domain %s: %w", d.Name, err)
 	}
@@ -196,6 +209,7 @@ func storeKey(l *golibvirt.Libvirt, d golibvirt.Domain) (uuid.UUID, []byte, erro
 		return id, nil, fmt.Errorf("make key: %w", err)
 	}
 	if err := l.SecretSetValue(s, key, 0); err != nil {
+		_ = l.SecretUndefine(s)
 		return id, nil, fmt.Errorf("set the journal key of domain %s: %w", d.Name, err)
 	}
 	return id, key, nil
@@ -218,9 +232,16 @@ func loadKey(l *golibvirt.Libvirt, id string) ([]byte, error) {
 	return v, nil
 }
 
-// deleteKey removes the domain's key secret, if any.
-func deleteKey(l *golibvirt.Libvirt, dom golibvirt.UUID) error {
-	s, err := l.SecretLookupByUUID(golibvirt.UUID(keySecretUUID(dom)))
+// deleteKey removes the key secret a journal names (by its UUID), if any; "" is none.
+func deleteKey(l *golibvirt.Libvirt, secret string) error {
+	if secret == "" {
+		return nil
+	}
+	u, err := uuid.Parse(secret)
+	if err != nil {
+		return fmt.Errorf("journal key secret %q: %w", secret, err)
+	}
+	s, err := l.SecretLookupByUUID(golibvirt.UUID(u))
 	if err != nil {
 		if isCode(err, golibvirt.ErrNoSecret, golibvirt.ErrNoSupport) {
 			return nil

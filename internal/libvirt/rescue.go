@@ -7,6 +7,7 @@ import (
 	"time"
 
 	golibvirt "github.com/digitalocean/go-libvirt"
+	"github.com/google/uuid"
 
 	"github.com/rescue-labs/terraform-provider-rescue/internal/libvirt/domxml"
 	"github.com/rescue-labs/terraform-provider-rescue/internal/rescue"
@@ -93,7 +94,9 @@ func (b *Backend) Rescue(ctx context.Context, req rescue.Request) (rescue.Result
 	if timeout <= 0 {
 		timeout = DefaultShutdownTimeout
 	}
+	rescueID := uuid.NewString()
 	j = &journal{
+		ID:              rescueID,
 		State:           statePreparing,
 		Started:         time.Now().UTC().Format(time.RFC3339),
 		Mode:            string(p.Mode),
@@ -103,7 +106,7 @@ func (b *Backend) Rescue(ctx context.Context, req rescue.Request) (rescue.Result
 		ShutdownTimeout: timeout.String(),
 		WasRunning:      isActive(state) || wasRunning,
 	}
-	if j.Overlay, err = plannedVolume(l, p.Image, overlayName(d)); err != nil {
+	if j.Overlay, err = plannedVolume(l, p.Image, overlayName(d, rescueID)); err != nil {
 		return rescue.Result{}, err
 	}
 	var iso []byte
@@ -111,13 +114,13 @@ func (b *Backend) Rescue(ctx context.Context, req rescue.Request) (rescue.Result
 		if iso, err = domxml.ConfigDrive(domxml.Metadata{UUID: uuidString(d.UUID), Name: d.Name, AdminPass: req.AdminPass}); err != nil {
 			return rescue.Result{}, fmt.Errorf("build config drive: %w", err)
 		}
-		if j.ConfigDrive, err = plannedVolume(l, p.Image, configDriveName(d)); err != nil {
+		if j.ConfigDrive, err = plannedVolume(l, p.Image, configDriveName(d, rescueID)); err != nil {
 			return rescue.Result{}, err
 		}
 	}
 
 	// The key of the journal, then the journal: nothing of the domain has changed so far.
-	secretID, key, err := storeKey(l, d)
+	secretID, key, err := storeKey(l, d, rescueID)
 	switch {
 	case errors.Is(err, errNoSecretDriver):
 		plain, perr := l.DomainGetXMLDesc(d, golibvirt.DomainXMLInactive)
@@ -134,11 +137,11 @@ func (b *Backend) Rescue(ctx context.Context, req rescue.Request) (rescue.Result
 	if err := b.step("rescue", stepSecret); err != nil {
 		return rescue.Result{}, err
 	}
-	if err := seal(j, orig, key, secretID.String(), d.UUID); err != nil {
+	if err := seal(j, orig, key, secretID, d.UUID); err != nil {
 		return rescue.Result{}, err
 	}
 	if err := writeJournal(l, d, j); err != nil {
-		_ = deleteKey(l, d.UUID)
+		_ = deleteKey(l, secretID)
 		return rescue.Result{}, err
 	}
 	if err := b.step("rescue", stepJournal); err != nil {
@@ -189,7 +192,18 @@ func (b *Backend) Rescue(ctx context.Context, req rescue.Request) (rescue.Result
 		return fail(err)
 	}
 
-	// The rescue definition, defined while the guest still runs.
+	// The rescue definition, defined while the guest still runs, only while the journal is
+	// still ours: another process may have rolled this rescue back meanwhile (then its own
+	// volumes and key are removed, nothing else).
+	if err := stillOurs(l, d, rescueID); err != nil {
+		if isCrash(err) || !rescue.IsConflict(err) {
+			return fail(err)
+		}
+		_ = deleteVolume(l, j.ConfigDrive)
+		_ = deleteVolume(l, j.Overlay)
+		_ = deleteKey(l, secretID)
+		return rescue.Result{}, err
+	}
 	cur, err := l.DomainGetXMLDesc(d, golibvirt.DomainXMLInactive|golibvirt.DomainXMLSecure)
 	if err != nil {
 		return fail(fmt.Errorf("read definition of domain %s: %w", d.Name, err))
@@ -229,6 +243,9 @@ func (b *Backend) Rescue(ctx context.Context, req rescue.Request) (rescue.Result
 	}
 	if err := b.step("rescue", stepStart); err != nil {
 		return rescue.Result{}, err
+	}
+	if err := stillOurs(l, d, rescueID); err != nil {
+		return rescue.Result{}, fmt.Errorf("%w: %w", rescue.ErrAccepted, err)
 	}
 	j.State = stateRescued
 	if err := writeJournal(l, d, j); err != nil {

@@ -267,13 +267,14 @@ func sizeBytes(s *libvirtxml.StorageVolumeSize) uint64 {
 	return s.Value
 }
 
-// overlayName and configDriveName are the volumes of a domain's rescue.
-func overlayName(dom golibvirt.Domain) string {
-	return fmt.Sprintf("%s.rescue-%s.qcow2", dom.Name, uuidString(dom.UUID)[:8])
+// overlayName and configDriveName are the volumes of a domain's rescue rescueID (a UUID): each
+// rescue has its own, so that overlapping rescues never remove each other's.
+func overlayName(dom golibvirt.Domain, rescueID string) string {
+	return fmt.Sprintf("%s.rescue-%s.qcow2", dom.Name, rescueID[:8])
 }
 
-func configDriveName(dom golibvirt.Domain) string {
-	return fmt.Sprintf("%s.rescue-%s.config.iso", dom.Name, uuidString(dom.UUID)[:8])
+func configDriveName(dom golibvirt.Domain, rescueID string) string {
+	return fmt.Sprintf("%s.rescue-%s.config.iso", dom.Name, rescueID[:8])
 }
 
 // plannedVolume says where a rescue volume will be, before it exists.

@@ -48,9 +48,7 @@ func (b *Backend) Unrescue(ctx context.Context, instanceID string) error {
 		return notFound(err, instanceID)
 	}
 	if j == nil {
-		// Not in rescue. A key secret left by a rescue that stopped right after making it
-		// is of no use any more.
-		_ = deleteKey(l, d.UUID)
+		// Not in rescue.
 		return nil
 	}
 	if err := b.unrescue(ctx, l, d, j, true); err != nil {
@@ -109,6 +107,11 @@ func (b *Backend) unrescue(ctx context.Context, l *golibvirt.Libvirt, d golibvir
 		if err != nil {
 			return fmt.Errorf("add the rescue journal to the original definition of domain %s: %w", d.Name, err)
 		}
+		// Only a journal that is still this one's is replaced (another process may have
+		// finished or replaced it meanwhile).
+		if err := stillOurs(l, d, j.ID); err != nil {
+			return err
+		}
 		if _, err := l.DomainDefineXMLFlags(withJournal, 0); err != nil {
 			return fmt.Errorf("define the original definition of domain %s again: %w", d.Name, err)
 		}
@@ -148,7 +151,7 @@ func (b *Backend) unrescue(ctx context.Context, l *golibvirt.Libvirt, d golibvir
 		return err
 	}
 	if j.Original.Encoding != "plain" {
-		if err := deleteKey(l, d.UUID); err != nil {
+		if err := deleteKey(l, j.Original.Secret); err != nil {
 			return err
 		}
 	}
