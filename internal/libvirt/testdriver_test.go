@@ -3,7 +3,6 @@ package libvirt_test
 import (
 	"context"
 	"errors"
-	"fmt"
 	"os"
 	"strings"
 	"testing"
@@ -48,26 +47,10 @@ func newTestDriver(t *testing.T) *testDriver {
 	return &testDriver{lv: lv, l: lv.Connect(t, lv.TestURI)}
 }
 
-const testPoolDir = "/default-pool"
-
 // volume creates a volume in the test driver's default-pool and returns its path.
 func (td *testDriver) volume(t *testing.T, name, format, backing string) string {
 	t.Helper()
-	p, err := td.l.StoragePoolLookupByName("default-pool")
-	if err != nil {
-		t.Fatal(err)
-	}
-	bs := ""
-	if backing != "" {
-		bs = fmt.Sprintf("<backingStore><path>%s</path><format type='raw'/></backingStore>", backing)
-	}
-	x := fmt.Sprintf("<volume><name>%s</name><capacity unit='bytes'>16777216</capacity><target><format type='%s'/></target>%s</volume>", name, format, bs)
-	v, err := td.l.StorageVolCreateXML(p, x, 0)
-	if err != nil {
-		t.Fatalf("create volume %s: %v", name, err)
-	}
-	t.Cleanup(func() { _ = td.l.StorageVolDelete(v, 0) })
-	return testPoolDir + "/" + name
+	return libvirtd.TestVolume(t, td.l, name, format, backing)
 }
 
 // domain defines (and with start, starts) a test driver domain whose root disk is a volume of
@@ -79,24 +62,7 @@ func (td *testDriver) domain(t *testing.T, name string, start, backed bool, extr
 		backing = td.volume(t, name+"-base.img", "raw", "")
 	}
 	root := td.volume(t, name+"-root.qcow2", "qcow2", backing)
-	x := fmt.Sprintf(`<domain type='test'>
-  <name>%s</name>
-  <memory unit='KiB'>65536</memory>
-  <vcpu>1</vcpu>
-  <os><type arch='x86_64' machine='pc'>hvm</type><boot dev='hd'/></os>
-  <devices>
-    <disk type='file' device='disk'>
-      <driver name='qemu' type='qcow2'/>
-      <source file='%s'/>
-      <target dev='vda' bus='virtio'/>
-    </disk>
-    <disk type='file' device='disk'>
-      <source file='/data/%s-data.img'/>
-      <target dev='vdb' bus='virtio'/>
-    </disk>
-%s
-  </devices>
-</domain>`, name, root, name, extra)
+	x := libvirtd.TestDomainXML(name, "pc", root, extra)
 	d, err := td.l.DomainDefineXMLFlags(x, 0)
 	if err != nil {
 		t.Fatalf("define %s: %v", name, err)
@@ -134,7 +100,7 @@ func (td *testDriver) state(t *testing.T, d golibvirt.Domain) golibvirt.DomainSt
 // volumes lists the volume names of default-pool.
 func (td *testDriver) volumes(t *testing.T) []string {
 	t.Helper()
-	p, err := td.l.StoragePoolLookupByName("default-pool")
+	p, err := td.l.StoragePoolLookupByName(libvirtd.TestPool)
 	if err != nil {
 		t.Fatal(err)
 	}

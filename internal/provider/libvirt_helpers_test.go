@@ -55,7 +55,7 @@ func lvTD(t *testing.T) (*libvirtd.Env, *lvSide) {
 	l := lv.Connect(t, lv.TestURI)
 	s := &lvSide{uri: lv.TestURI, conn: func() *golibvirt.Libvirt { return l }}
 	s.rescueFiles = func(name string) ([]string, error) {
-		p, err := l.StoragePoolLookupByName("default-pool")
+		p, err := l.StoragePoolLookupByName(libvirtd.TestPool)
 		if err != nil {
 			return nil, fmt.Errorf("default-pool: %w", err)
 		}
@@ -89,26 +89,7 @@ func lvQEMU(t *testing.T) (*libvirtd.Env, *lvSide) {
 // and returns its path.
 func tdVolume(t *testing.T, s *lvSide, name, format, backing string) string {
 	t.Helper()
-	l := s.conn()
-	p, err := l.StoragePoolLookupByName("default-pool")
-	if err != nil {
-		t.Fatal(err)
-	}
-	bs := ""
-	if backing != "" {
-		bs = fmt.Sprintf("<backingStore><path>%s</path><format type='raw'/></backingStore>", backing)
-	}
-	x := fmt.Sprintf("<volume><name>%s</name><capacity unit='bytes'>16777216</capacity><target><format type='%s'/></target>%s</volume>",
-		name, format, bs)
-	if old, err := l.StorageVolLookupByName(p, name); err == nil {
-		_ = l.StorageVolDelete(old, 0)
-	}
-	v, err := l.StorageVolCreateXML(p, x, 0)
-	if err != nil {
-		t.Fatalf("create volume %s: %v", name, err)
-	}
-	t.Cleanup(func() { _ = l.StorageVolDelete(v, 0) })
-	return "/default-pool/" + name
+	return libvirtd.TestVolume(t, s.conn(), name, format, backing)
 }
 
 // tdDomain defines and starts a test driver domain: a qcow2 root disk volume (backed by a raw
@@ -122,28 +103,11 @@ func tdDomain(t *testing.T, s *lvSide, name, machine string, backed bool) {
 		backing = tdVolume(t, s, name+"-base.img", "raw", "")
 	}
 	root := tdVolume(t, s, name+"-root.qcow2", "qcow2", backing)
-	x := fmt.Sprintf(`<domain type='test'>
-  <name>%s</name>
-  <memory unit='KiB'>65536</memory>
-  <vcpu>1</vcpu>
-  <os><type arch='x86_64' machine='%s'>hvm</type><boot dev='hd'/></os>
-  <devices>
-    <disk type='file' device='disk'>
-      <driver name='qemu' type='qcow2'/>
-      <source file='%s'/>
-      <target dev='vda' bus='virtio'/>
-    </disk>
-    <disk type='file' device='disk'>
-      <source file='/data/%s-data.img'/>
-      <target dev='vdb' bus='virtio'/>
-    </disk>
-    <disk type='file' device='cdrom'>
-      <source file='/data/%s-seed.iso'/>
+	x := libvirtd.TestDomainXML(name, machine, root, `    <disk type='file' device='cdrom'>
+      <source file='/data/`+name+`-seed.iso'/>
       <target dev='sda' bus='sata'/>
       <readonly/>
-    </disk>
-  </devices>
-</domain>`, name, machine, root, name, name)
+    </disk>`)
 	d, err := l.DomainDefineXMLFlags(x, 0)
 	if err != nil {
 		t.Fatalf("define %s: %v", name, err)
@@ -153,7 +117,7 @@ func tdDomain(t *testing.T, s *lvSide, name, machine string, backed bool) {
 			_ = l.DomainDestroy(d)
 			_ = l.DomainUndefineFlags(d, 0)
 		}
-		if p, err := l.StoragePoolLookupByName("default-pool"); err == nil {
+		if p, err := l.StoragePoolLookupByName(libvirtd.TestPool); err == nil {
 			if names, err := s.rescueFiles(name); err == nil {
 				for _, n := range names {
 					if v, err := l.StorageVolLookupByName(p, n); err == nil {
