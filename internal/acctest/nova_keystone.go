@@ -133,13 +133,10 @@ func StartKeystone(ctx context.Context, dir string) (*KeystoneProcess, error) {
 	if err := CheckKeystone(); err != nil {
 		return nil, err
 	}
-	k := &KeystoneProcess{Dir: dir, done: make(chan struct{})}
-	if k.Dir == "" {
-		d, err := os.MkdirTemp("", "rescue-keystone-")
-		if err != nil {
-			return nil, fmt.Errorf("create keystone state dir: %w", err)
-		}
-		k.Dir, k.tempDir = d, true
+	k := &KeystoneProcess{done: make(chan struct{})}
+	var err error
+	if k.Dir, k.tempDir, err = stateDir(dir, "rescue-keystone-"); err != nil {
+		return nil, fmt.Errorf("keystone state dir: %w", err)
 	}
 	kit, err := writeKit(k.Dir)
 	if err != nil {
@@ -269,11 +266,7 @@ func (k *KeystoneProcess) Stop() error {
 	return err
 }
 
-func (k *KeystoneProcess) cleanupDir() {
-	if k.tempDir && os.Getenv("RESCUE_KEEP_STATE") == "" {
-		_ = os.RemoveAll(k.Dir)
-	}
-}
+func (k *KeystoneProcess) cleanupDir() { removeStateDir(k.Dir, k.tempDir) }
 
 // CloudsYAML writes a clouds.yaml with one cloud named name (user demo) into dir and returns
 // its path; password overrides the demo password when not empty.

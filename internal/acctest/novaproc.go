@@ -120,13 +120,10 @@ func StartNova(ctx context.Context, opts NovaOptions) (*NovaProcess, error) {
 	if err := CheckNova(); err != nil {
 		return nil, err
 	}
-	p := &NovaProcess{Dir: opts.Dir, done: make(chan struct{})}
-	if p.Dir == "" {
-		d, err := os.MkdirTemp("", "rescue-novasim-")
-		if err != nil {
-			return nil, fmt.Errorf("create nova state dir: %w", err)
-		}
-		p.Dir, p.tempDir = d, true
+	p := &NovaProcess{done: make(chan struct{})}
+	var err error
+	if p.Dir, p.tempDir, err = stateDir(opts.Dir, "rescue-novasim-"); err != nil {
+		return nil, fmt.Errorf("nova state dir: %w", err)
 	}
 	kit, err := writeKit(p.Dir)
 	if err != nil {
@@ -262,9 +259,21 @@ func (p *NovaProcess) Stop() error {
 	return err
 }
 
-func (p *NovaProcess) cleanupDir() {
-	if p.tempDir && os.Getenv("RESCUE_KEEP_STATE") == "" {
-		_ = os.RemoveAll(p.Dir)
+func (p *NovaProcess) cleanupDir() { removeStateDir(p.Dir, p.tempDir) }
+
+// stateDir returns dir, or a new temporary directory (temp true) when dir is empty.
+func stateDir(dir, prefix string) (string, bool, error) {
+	if dir != "" {
+		return dir, false, nil
+	}
+	d, err := os.MkdirTemp("", prefix)
+	return d, err == nil, err
+}
+
+// removeStateDir removes a temporary state directory, unless RESCUE_KEEP_STATE is set.
+func removeStateDir(dir string, temp bool) {
+	if temp && os.Getenv("RESCUE_KEEP_STATE") == "" {
+		_ = os.RemoveAll(dir)
 	}
 }
 
