@@ -13,6 +13,7 @@
 set -euo pipefail
 
 repo=$(cd "$(dirname "$0")/.." && pwd)
+. "$repo/scripts/demo-lib.sh"
 provider_bin=$repo/bin/terraform-provider-rescue
 terraform=${TF_ACC_TERRAFORM_PATH:-$(command -v terraform || true)}
 guest=demo-web
@@ -67,21 +68,8 @@ echo "disks of $guest:"
 virsh -c "$QEMU_URI" domblklist "$guest" --details
 
 mkdir -p "$tfdir"
-cat > "$work/terraformrc" <<EOF
-provider_installation {
-  dev_overrides {
-    "rescue-labs/rescue" = "$repo/bin"
-  }
-  direct {}
-}
-EOF
-export TF_CLI_CONFIG_FILE=$work/terraformrc TF_IN_AUTOMATION=1 CHECKPOINT_DISABLE=1
-cat > "$tfdir/main.tf" <<EOF
-terraform {
-  required_providers {
-    rescue = { source = "rescue-labs/rescue" }
-  }
-}
+use_local_provider "$work" "$repo"
+{ required_providers; cat <<EOF; } > "$tfdir/main.tf"
 
 provider "rescue" {
   libvirt {
