@@ -30,3 +30,7 @@ func SetRescueXMLFilter(b *Backend, f func(string) string) { b.rescueXML = f }
 
 // SetAfterPress makes the Backend call f after each press of the ACPI power button.
 func SetAfterPress(b *Backend, f func()) { b.afterPress = f }
+
+// SetBootWatch sets the longest watch of a rescue guest's first boot (negative: off) and how
+// long it goes on after the first read of the rescue device.
+func SetBootWatch(b *Backend, limit, grace time.Duration) { b.bootWatch, b.bootGrace = limit, grace }

@@ -217,6 +217,7 @@ func (b *Backend) Rescue(ctx context.Context, req rescue.Request) (rescue.Result
 	if j.ConfigDrive != nil {
 		opts.ConfigDrive = &domxml.Source{File: j.ConfigDrive.Path}
 	}
+	opts.RebootTimeout = b.rebootTimeout(cur)
 	rx, err := domxml.Rescue(cur, opts)
 	if err != nil {
 		return fail(fmt.Errorf("make the rescue definition of domain %s: %w", d.Name, err))
@@ -238,8 +239,8 @@ func (b *Backend) Rescue(ctx context.Context, req rescue.Request) (rescue.Result
 	if err := b.step("rescue", stepShutdown); err != nil {
 		return fail(err)
 	}
-	if err := startDomain(ctx, l, d); err != nil {
-		return fail(&rescue.FailedError{Op: "rescue", InstanceID: req.InstanceID, Reason: "libvirt could not start the rescue definition: " + err.Error()})
+	if err := b.startRescue(ctx, l, d, bootTarget{InstanceID: req.InstanceID, Path: j.Overlay.Path, Device: p.Device, Bus: p.Bus, Image: p.Image.Spec, Watch: opts.RebootTimeout != nil}); err != nil {
+		return fail(err)
 	}
 	if err := b.step("rescue", stepStart); err != nil {
 		return rescue.Result{}, err
