@@ -31,11 +31,11 @@ import (
 // firmware. The watch needs libvirt's domain events; without them it is skipped.
 const (
 	// bootFailReset is the rescue definition's SeaBIOS reboot timeout (libvirt takes ms).
-	bootFailReset = time.Second
+	bootFailReset = 500 * time.Millisecond
 	// defaultBootWatch is the longest watch of a rescue guest's first boot.
 	defaultBootWatch = 10 * time.Second
 	// defaultBootGrace is how long the watch goes on after the first read of the rescue device.
-	defaultBootGrace = bootFailReset + 2*time.Second
+	defaultBootGrace = bootFailReset + time.Second
 	// bootWatchPoll is how often the guest's state and block statistics are read.
 	bootWatchPoll = 200 * time.Millisecond
 	// vgaText and vgaTextSize are the VGA text buffer (80x25 characters and attributes).
@@ -144,7 +144,7 @@ func bootFailure(t bootTarget, how string, after time.Duration, screen string) s
 	case "floppy":
 		b.WriteString("A floppy boots a raw floppy image with a boot sector.")
 	default:
-		b.WriteString("A disk boots a disk image (qcow2 or raw) with a boot sector or an EFI system partition, not an ISO.")
+		b.WriteString("A BIOS guest boots a disk only from a first sector with boot code (the signature 0x55AA at byte 510): not an ISO, and not a UEFI-only (GPT) image, which needs a UEFI guest.")
 	}
 	return b.String()
 }

@@ -3,30 +3,55 @@ package libvirt_test
 import (
 	"context"
 	"errors"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/rescue-labs/terraform-provider-rescue/internal/acctest/libvirtd"
+	rlibvirt "github.com/rescue-labs/terraform-provider-rescue/internal/libvirt"
 	"github.com/rescue-labs/terraform-provider-rescue/internal/rescue"
 )
+
+// unbootableImages makes rescue images that look fine before the rescue but that SeaBIOS
+// cannot boot: a qcow2 disk image with compressed clusters (its content cannot be read at
+// plan time) and a UEFI-only raw disk (a GPT header, no boot signature 0x55AA). They are
+// removed at the end of the test.
+func unbootableImages(t *testing.T, lv *libvirtd.Env) (compressedQcow2, gptOnly string) {
+	t.Helper()
+	compressedQcow2 = filepath.Join(lv.ImagesDir, "unboot-compressed.qcow2")
+	gptOnly = filepath.Join(lv.ImagesDir, "unboot-gpt.img")
+	t.Cleanup(func() { _ = os.Remove(compressedQcow2); _ = os.Remove(gptOnly) })
+	if out, err := exec.Command("qemu-img", "convert", "-c", "-O", "qcow2", lv.Images().RescueDisk, compressedQcow2).CombinedOutput(); err != nil {
+		t.Fatalf("qemu-img convert -c: %v: %s", err, out)
+	}
+	img := make([]byte, 1<<20)
+	copy(img[512:], "EFI PART")
+	if err := os.WriteFile(gptOnly, img, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return compressedQcow2, gptOnly
+}
 
 // A rescue image the firmware cannot boot on the chosen device fails the rescue with what the
 // firmware did (and the screen's text when the guest has a VGA), and the rescue is rolled
 // back: the original definition byte for byte, the guest booted from its own root disk again,
-// no overlay left. The case: device cdrom with a qcow2 disk image; and a legacy rescue
-// with an image that has no boot sector (an ISO as the rescue disk).
+// no overlay left. The case, device cdrom with a qcow2 disk image (compressed, so that
+// no plan-time check can read it); and a legacy rescue with a UEFI-only disk image.
 func TestQEMUUnbootableRescueRollsBack(t *testing.T) {
 	lv := libvirtd.Shared(t)
-	im := lv.Images()
+	qcow2, gpt := unbootableImages(t, lv)
 	cases := []struct {
 		name, device, bus, image, extra string
 		want                            []string
 	}{
-		{"cdrom-qcow2", "cdrom", "sata", im.RescueDisk, "    <video><model type='vga'/></video>\n",
-			[]string{"found nothing bootable on the rescue device (cdrom on bus sata; image " + im.RescueDisk, "No bootable device", "Boot failed: Could not read from CDROM", "El Torito"}},
-		{"legacy-iso", "", "", im.ConfigISO, "",
-			[]string{"found nothing bootable on the rescue disk (legacy mode", "image " + im.ConfigISO, "reset it"}},
+		{"cdrom-qcow2", "cdrom", "sata", qcow2, "    <video><model type='vga'/></video>\n",
+			[]string{"found nothing bootable on the rescue device (cdrom on bus sata; image " + qcow2 + ")", "reset it",
+				"No bootable device", "Boot failed: Could not read from CDROM", "El Torito"}},
+		{"legacy-gpt", "", "", gpt, "",
+			[]string{"found nothing bootable on the rescue disk (legacy mode", "image " + gpt + ")", "reset it", "UEFI-only"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -34,6 +59,9 @@ func TestQEMUUnbootableRescueRollsBack(t *testing.T) {
 			qemuGuest(t, lv, name, libvirtd.GuestOptions{ExtraDevices: c.extra})
 			orig := lv.DomainXML(t, name, secure)
 			b := newBackend(t, lv.QEMUURI)
+			// A loaded TCG host may take longer than the default watch to reach the boot when
+			// the firmware's reads are not counted: the reset is what this test is about.
+			rlibvirt.SetBootWatch(b, 30*time.Second, 0)
 			lv.Mark(t, name)
 			start := time.Now()
 			_, _, err := rescue.NewEngine(b).Rescue(context.Background(), rescue.Request{InstanceID: name, ImageID: c.image, Device: c.device, Bus: c.bus, ShutdownTimeout: 30 * time.Second})
