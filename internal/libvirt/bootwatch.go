@@ -223,7 +223,8 @@ func bootScreen(ctx context.Context, l *golibvirt.Libvirt, d golibvirt.Domain) s
 }
 
 // vgaString turns a VGA text buffer (character, attribute pairs; 80 columns) into its text
-// lines without trailing blanks; "" when it holds no printable text.
+// lines without trailing blanks, runs of empty lines made one; "" when it holds no printable
+// text.
 func vgaString(buf []byte) string {
 	var lines []string
 	for row := 0; row*160 < len(buf); row++ {
@@ -235,7 +236,11 @@ func vgaString(buf []byte) string {
 			}
 			b.WriteByte(c)
 		}
-		lines = append(lines, strings.TrimRight(b.String(), " "))
+		line := strings.TrimRight(b.String(), " ")
+		if line == "" && len(lines) > 0 && lines[len(lines)-1] == "" {
+			continue
+		}
+		lines = append(lines, line)
 	}
 	for len(lines) > 0 && lines[len(lines)-1] == "" {
 		lines = lines[:len(lines)-1]
