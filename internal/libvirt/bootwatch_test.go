@@ -39,24 +39,33 @@ func unbootableImages(t *testing.T, lv *libvirtd.Env) (compressedQcow2, gptOnly 
 // firmware did (and the screen's text when the guest has a VGA), and the rescue is rolled
 // back: the original definition byte for byte, the guest booted from its own root disk again,
 // no overlay left. The case, device cdrom with a qcow2 disk image (compressed, so that
-// no plan-time check can read it); and a legacy rescue with a UEFI-only disk image.
+// no plan-time check can read it), seen as a reset; and a legacy rescue with a UEFI-only disk
+// image of a domain with <on_reboot>destroy</on_reboot>, where the firmware's reset stops it.
 func TestQEMUUnbootableRescueRollsBack(t *testing.T) {
 	lv := libvirtd.Shared(t)
 	qcow2, gpt := unbootableImages(t, lv)
 	cases := []struct {
 		name, device, bus, image, extra string
-		want                            []string
+		// destroyOnReboot: the domain has <on_reboot>destroy</on_reboot> (the reset stops it).
+		destroyOnReboot bool
+		want            []string
 	}{
-		{"cdrom-qcow2", "cdrom", "sata", qcow2, "    <video><model type='vga'/></video>\n",
+		{"cdrom-qcow2", "cdrom", "sata", qcow2, "    <video><model type='vga'/></video>\n", false,
 			[]string{"found nothing bootable on the rescue device (cdrom on bus sata; image " + qcow2 + ")", "reset it",
 				"No bootable device", "Boot failed: Could not read from CDROM", "El Torito"}},
-		{"legacy-gpt", "", "", gpt, "",
-			[]string{"found nothing bootable on the rescue disk (legacy mode", "image " + gpt + ")", "reset it", "UEFI-only"}},
+		{"legacy-gpt", "", "", gpt, "", true,
+			[]string{"stopped", "before booting the rescue disk (legacy mode", "image " + gpt + ")", "UEFI-only"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			name := "q-unboot-" + c.name
 			qemuGuest(t, lv, name, libvirtd.GuestOptions{ExtraDevices: c.extra})
+			if c.destroyOnReboot {
+				x := strings.Replace(lv.DomainXML(t, name, secure), "<on_reboot>restart</on_reboot>", "<on_reboot>destroy</on_reboot>", 1)
+				if _, err := lv.QEMU(t).DomainDefineXMLFlags(x, 0); err != nil || !strings.Contains(lv.DomainXML(t, name, secure), "<on_reboot>destroy") {
+					t.Fatalf("redefine with on_reboot destroy: %v", err)
+				}
+			}
 			orig := lv.DomainXML(t, name, secure)
 			b := newBackend(t, lv.QEMUURI)
 			// A loaded TCG host may take longer than the default watch to reach the boot when
