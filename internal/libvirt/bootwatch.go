@@ -119,10 +119,11 @@ func (b *Backend) startRescue(ctx context.Context, l *golibvirt.Libvirt, d golib
 	if how == "reset" {
 		screen = bootScreen(ctx, l, d)
 	}
+	reason := bootFailure(t, how, after, screen)
 	if err := l.DomainDestroyFlags(d, golibvirt.DomainDestroyDefault); err != nil && !isCode(err, golibvirt.ErrOperationInvalid) {
-		screen += fmt.Sprintf(" (forcing it off failed: %v)", err)
+		reason += fmt.Sprintf(" (Forcing the rescue guest off failed: %v.)", err)
 	}
-	return &rescue.FailedError{Op: "rescue", InstanceID: t.InstanceID, Reason: bootFailure(t, how, after, screen)}
+	return &rescue.FailedError{Op: "rescue", InstanceID: t.InstanceID, Reason: reason}
 }
 
 // bootFailure is the reason of a failed boot: what the watch saw, and what the user can do.
