@@ -437,8 +437,3 @@ func (n *Nova) CountAction(t testing.TB, id, action string) int {
 	}
 	return c
 }
-
-// IsNotFound reports whether err is an HTTP 404 from the harness client.
-func IsNotFound(err error) bool {
-	return gophercloud.ResponseCodeIs(err, http.StatusNotFound)
-}

@@ -176,7 +176,7 @@ func (p *rescueProvider) Configure(ctx context.Context, req provider.ConfigureRe
 		return
 	}
 	data, diags := sharedClient(configKey(req.Config.Raw.String(), os.Environ()), func() (*client, diag.Diagnostics) {
-		return newClient(cfg, os.Getenv)
+		return newClient(cfg, os.Getenv, p.version)
 	})
 	resp.Diagnostics.Append(diags...)
 	if resp.Diagnostics.HasError() {
