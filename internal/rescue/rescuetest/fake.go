@@ -20,12 +20,14 @@ const DefaultImage = "default-image"
 type Fake struct {
 	mu        sync.Mutex
 	instances map[string]*rescue.Instance
-	// pending are the states Get returns next for an instance, one per read, before its state.
-	pending map[string][]rescue.Instance
+	// pending is the transient state Get returns for an instance, and left how many more reads
+	// (negative: for ever), before its state.
+	pending map[string]pendingState
 	calls   []string
 	pass    int
 
-	// Ticks is how many reads a rescue or unrescue stays in progress (default 1).
+	// Ticks is how many reads a rescue or unrescue stays in progress (default 1; negative: for
+	// ever, a rescue that never ends).
 	Ticks int
 	// OnValidate, when set, may refuse a request at Validate (plan time and before a rescue).
 	OnValidate func(req rescue.Request) error
@@ -47,7 +49,7 @@ var _ rescue.Backend = (*Fake)(nil)
 
 // New returns a fake with the given instances, each active (running, not in rescue).
 func New(ids ...string) *Fake {
-	f := &Fake{instances: map[string]*rescue.Instance{}, pending: map[string][]rescue.Instance{}, Ticks: 1}
+	f := &Fake{instances: map[string]*rescue.Instance{}, pending: map[string]pendingState{}, Ticks: 1}
 	for _, id := range ids {
 		f.Set(id, rescue.StateActive)
 	}
@@ -180,15 +182,18 @@ func (f *Fake) Rescue(_ context.Context, req rescue.Request) (rescue.Result, err
 	return rescue.Result{AdminPass: pass}, nil
 }
 
+type pendingState struct {
+	inst rescue.Instance
+	left int
+}
+
 // transition moves i to final after Ticks reads in the transient state (lock held).
 func (f *Fake) transition(i *rescue.Instance, transient, final rescue.State) {
-	var pend []rescue.Instance
-	for range f.Ticks {
-		t := *i
-		t.State, t.Status = transient, string(transient)
-		pend = append(pend, t)
+	t := *i
+	t.State, t.Status = transient, string(transient)
+	if f.Ticks != 0 {
+		f.pending[i.ID] = pendingState{inst: t, left: f.Ticks}
 	}
-	f.pending[i.ID] = pend
 	i.State, i.Status, i.Fault = final, string(final), ""
 }
 
@@ -198,17 +203,6 @@ func (f *Fake) Fail(id, fault string) {
 	defer f.mu.Unlock()
 	if i, ok := f.instances[id]; ok {
 		i.State, i.Status, i.Fault = rescue.StateError, "ERROR", fault
-		delete(f.pending, id)
-	}
-}
-
-// Hang keeps an instance in a transient state for every read from now on (a rescue or
-// unrescue that never ends).
-func (f *Fake) Hang(id string, s rescue.State) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if i, ok := f.instances[id]; ok {
-		i.State, i.Status = s, string(s)
 		delete(f.pending, id)
 	}
 }
@@ -247,9 +241,13 @@ func (f *Fake) Get(_ context.Context, id string) (*rescue.Instance, error) {
 	if !ok {
 		return nil, &rescue.NotFoundError{What: "instance", ID: id}
 	}
-	if p := f.pending[id]; len(p) > 0 {
-		f.pending[id] = p[1:]
-		c := p[0]
+	if p, ok := f.pending[id]; ok {
+		if p.left--; p.left == 0 {
+			delete(f.pending, id)
+		} else {
+			f.pending[id] = p
+		}
+		c := p.inst
 		return &c, nil
 	}
 	c := *i
