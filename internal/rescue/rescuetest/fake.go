@@ -25,6 +25,7 @@ type Fake struct {
 	pending map[string]pendingState
 	calls   []string
 	pass    int
+	last    rescue.Request
 
 	// Ticks is how many reads a rescue or unrescue stays in progress (default 1; negative: for
 	// ever, a rescue that never ends).
@@ -112,6 +113,13 @@ func (f *Fake) Count(call string) int {
 	return n
 }
 
+// LastRescue returns the request of the latest rescue.
+func (f *Fake) LastRescue() rescue.Request {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.last
+}
+
 // Validate implements rescue.Backend.
 func (f *Fake) Validate(_ context.Context, req rescue.Request) (rescue.Plan, error) {
 	f.mu.Lock()
@@ -151,6 +159,7 @@ func (f *Fake) Rescue(_ context.Context, req rescue.Request) (rescue.Result, err
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.calls = append(f.calls, "rescue "+req.InstanceID)
+	f.last = req
 	i, ok := f.instances[req.InstanceID]
 	if !ok {
 		return rescue.Result{}, &rescue.NotFoundError{What: "instance", ID: req.InstanceID}
