@@ -3,9 +3,10 @@
 package acctest
 
 import (
-	"os"
 	"sync"
 	"testing"
+
+	"github.com/rescue-labs/terraform-provider-rescue/internal/acctest/tfcli"
 )
 
 var (
@@ -33,5 +34,5 @@ func RunMain(m *testing.M) int {
 	return code
 }
 
-// TerraformPath returns the Terraform CLI the tests use (TF_ACC_TERRAFORM_PATH, else PATH).
-func TerraformPath() string { return os.Getenv("TF_ACC_TERRAFORM_PATH") }
+// The provider binary that tfcli builds is removed with the rest.
+func init() { AtExit(tfcli.Cleanup) }
