@@ -3,6 +3,7 @@ package libvirt_test
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -253,5 +254,107 @@ func TestFaultConnectBlackholed(t *testing.T) {
 	})
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("New: %v, want the deadline", err)
+	}
+}
+
+// journalHas reports whether a QEMU domain's persistent definition has the rescue journal
+// and it contains want ("" for any journal), through a connection of its own.
+func journalHas(lv *libvirtd.Env, name, want string) bool {
+	l, err := lv.Dial(lv.QEMUURI)
+	if err != nil {
+		return false
+	}
+	defer func() { _ = l.Disconnect() }()
+	d, err := l.DomainLookupByName(name)
+	if err != nil {
+		return false
+	}
+	j, err := l.DomainGetMetadata(d, int32(golibvirt.DomainMetadataElement), golibvirt.OptString{rlibvirt.MetadataNamespace}, golibvirt.DomainAffectConfig)
+	return err == nil && strings.Contains(j, want)
+}
+
+// restartWhen restarts libvirtd as soon as cond holds (polled), once; the returned func waits
+// for the restart and reports its error.
+func restartWhen(t *testing.T, lv *libvirtd.Env, cond func() bool) func() error {
+	t.Helper()
+	done := make(chan error, 1)
+	stop := make(chan struct{})
+	go func() {
+		for !cond() {
+			select {
+			case <-stop:
+				done <- errors.New("the condition never held")
+				return
+			case <-time.After(20 * time.Millisecond):
+			}
+		}
+		t.Log("restarting libvirtd")
+		done <- lv.Daemon.Restart()
+	}()
+	return func() error {
+		close(stop)
+		return <-done
+	}
+}
+
+// A libvirtd restart in the middle of a rescue (right after the journal was written, while the
+// rescue goes on) and in the middle of an unrescue (once the original definition is back,
+// before its start and clean-up): each operation either finishes or leaves a
+// state that the next apply (rescue) or destroy (unrescue) converges from, and the domain ends
+// with its original definition byte for byte, booted from its own disk, with no rescue file
+// left.
+func TestFaultRestartMidOperation(t *testing.T) {
+	lv := libvirtd.Shared(t)
+	const name = "q-fault-restart"
+	qemuGuest(t, lv, name, libvirtd.GuestOptions{})
+	orig := lv.DomainXML(t, name, secure)
+	b := newBackend(t, lv.QEMUURI)
+	eng := rescue.NewEngine(b)
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	req := rescue.Request{InstanceID: name, ImageID: lv.Images().RescueDisk, ShutdownTimeout: 20 * time.Second}
+
+	// Rescue, libvirtd restarted once the journal is there.
+	wait := restartWhen(t, lv, func() bool { return journalHas(lv, name, "") })
+	_, _, err := eng.Rescue(ctx, req)
+	if rerr := wait(); rerr != nil {
+		t.Fatalf("restart: %v", rerr)
+	}
+	t.Logf("rescue with a restart: %v", err)
+	inState := err == nil || rescue.Accepted(err)
+	if !inState {
+		// Not kept in state: the next apply rescues again.
+		if _, _, err := eng.Rescue(ctx, req); err != nil {
+			t.Fatalf("the next rescue (apply): %v", err)
+		}
+	}
+	if inst, err := b.Get(ctx, name); err != nil || (inState && err == nil && inst.State != rescue.StateRescued && inst.State != rescue.StateError) {
+		t.Fatalf("Get after the rescue: %+v %v", inst, err)
+	}
+
+	// Unrescue, libvirtd restarted once the original definition is back (journal restoring).
+	wait = restartWhen(t, lv, func() bool { return journalHas(lv, name, "restoring") })
+	_, _, err = eng.Unrescue(ctx, name)
+	if rerr := wait(); rerr != nil {
+		t.Fatalf("restart: %v", rerr)
+	}
+	t.Logf("unrescue with a restart: %v", err)
+	if err != nil {
+		// Kept in state: the next destroy unrescues again.
+		if _, _, err := eng.Unrescue(ctx, name); err != nil {
+			t.Fatalf("the next unrescue (destroy): %v", err)
+		}
+	}
+	if got := lv.DomainXML(t, name, secure); got != orig {
+		t.Fatalf("definition differs:\n--- original\n%s\n--- now\n%s", orig, got)
+	}
+	if files := rescueFiles(lv, name); len(files) != 0 {
+		t.Errorf("rescue files left: %v", files)
+	}
+	if st, _ := lv.State(t, name); st != golibvirt.DomainRunning {
+		t.Errorf("state %d, want running", st)
+	}
+	if inst, err := b.Get(ctx, name); err != nil || inst.State != rescue.StateActive {
+		t.Errorf("Get at the end: %+v %v", inst, err)
 	}
 }
