@@ -169,7 +169,7 @@ func TestFaultKeepalive(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	// The shared connection of New has the default keepalive; a new one gets this.
-	rlibvirt.SetKeepalive(b, 200*time.Millisecond, time.Second)
+	rlibvirt.SetKeepalive(b, 500*time.Millisecond, 3*time.Second)
 	rlibvirt.Abandon(b)
 	if _, err := b.Get(ctx, name); err != nil {
 		t.Fatal(err)
@@ -217,6 +217,7 @@ func TestFaultSharedConnection(t *testing.T) {
 		_, longErr = b.Get(long, name)
 		longTook = time.Since(start)
 	}()
+	time.Sleep(200 * time.Millisecond) // the other read is waiting on the connection
 	short, cancelShort := context.WithTimeout(context.Background(), time.Second)
 	defer cancelShort()
 	var err error
