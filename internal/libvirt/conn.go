@@ -205,7 +205,7 @@ func (b *Backend) connect(ctx context.Context) (*conn, error) {
 				c.dialer.abort()
 			}
 		}()
-		return nil, fmt.Errorf("connect to libvirt at %s: no answer before the operation's context ended: %w", b.target.Display, ctx.Err())
+		return nil, fmt.Errorf("connect to libvirt at %s: no answer before the operation's context ended: %w", b.target.Display, context.Cause(ctx))
 	}
 	b.track(c)
 	go c.keepalive(b.keepaliveInterval, b.keepaliveTimeout)
@@ -335,17 +335,17 @@ func isConnErr(err error) bool {
 // after ctx ended, so that a rollback on a dead connection cannot hang.
 func (b *Backend) rollbackContext(ctx context.Context) (context.Context, context.CancelFunc) {
 	grace := b.rollbackGrace
-	rctx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	rctx, cancel := context.WithCancelCause(context.WithoutCancel(ctx))
 	stop := context.AfterFunc(ctx, func() {
 		t := time.NewTimer(grace)
 		defer t.Stop()
 		select {
 		case <-t.C:
-			cancel()
+			cancel(fmt.Errorf("the rollback's %s after the operation's end ran out: %w", grace, context.DeadlineExceeded))
 		case <-rctx.Done():
 		}
 	})
-	return rctx, func() { stop(); cancel() }
+	return rctx, func() { stop(); cancel(nil) }
 }
 
 // dedicatedRetry is dedicated, tried again on a lost connection (a daemon restarting) until
