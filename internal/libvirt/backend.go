@@ -29,6 +29,9 @@ type Backend struct {
 	dialing chan struct{}
 	// conns are all open connections (the shared one and those of operations), for Close.
 	conns map[*conn]struct{}
+	// closed: Close was called; no connection is opened any more (a rollback in flight fails
+	// and keeps the journal, as if the process had ended).
+	closed bool
 	// keepaliveInterval and keepaliveTimeout: how often a connection is probed, and how long
 	// an answer may take before the connection is closed as dead.
 	keepaliveInterval time.Duration
@@ -95,6 +98,7 @@ func (b *Backend) Close() error {
 	}
 	b.conns = map[*conn]struct{}{}
 	b.conn = nil
+	b.closed = true
 	b.mu.Unlock()
 	for _, c := range all {
 		c.close()

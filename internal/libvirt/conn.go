@@ -178,11 +178,17 @@ func (c *conn) keepalive(interval, timeout time.Duration) {
 	}
 }
 
+// errClosed says the Backend was closed.
+var errClosed = errors.New("the libvirt backend is closed")
+
 // connect opens a new connection, bounded by ctx: a dial or handshake still pending when ctx
 // ends is abandoned and its socket closed.
 func (b *Backend) connect(ctx context.Context) (*conn, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, fmt.Errorf("connect to libvirt at %s: %w", b.target.Display, err)
+	}
+	if b.isClosed() {
+		return nil, fmt.Errorf("connect to libvirt at %s: %w", b.target.Display, errClosed)
 	}
 	c := &conn{dialer: &trackingDialer{inner: b.target.Dialer}, cutGrace: b.cutGrace}
 	c.l = golibvirt.NewWithDialer(c.dialer)
@@ -207,16 +213,29 @@ func (b *Backend) connect(ctx context.Context) (*conn, error) {
 		}()
 		return nil, fmt.Errorf("connect to libvirt at %s: no answer before the operation's context ended: %w", b.target.Display, context.Cause(ctx))
 	}
-	b.track(c)
+	if !b.track(c) {
+		c.close()
+		return nil, fmt.Errorf("connect to libvirt at %s: %w", b.target.Display, errClosed)
+	}
 	go c.keepalive(b.keepaliveInterval, b.keepaliveTimeout)
 	return c, nil
 }
 
-// track records an open connection so that Close closes it.
-func (b *Backend) track(c *conn) {
+// track records an open connection so that Close closes it; false when the Backend is closed.
+func (b *Backend) track(c *conn) bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if b.closed {
+		return false
+	}
 	b.conns[c] = struct{}{}
+	return true
+}
+
+func (b *Backend) isClosed() bool {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.closed
 }
 
 func (b *Backend) untrack(c *conn) {
