@@ -17,11 +17,12 @@ var _ rescue.Lister = (*Backend)(nil)
 // domain whose rescue stopped halfway (rescue-incomplete, unrescue-incomplete) counts as in
 // rescue: it still carries the journal and needs an apply or a destroy.
 // Domains that vanish while they are read are left out.
-func (b *Backend) List(ctx context.Context, f rescue.Filter) ([]rescue.Listed, error) {
-	l, err := b.client(ctx)
+func (b *Backend) List(ctx context.Context, f rescue.Filter) (_ []rescue.Listed, err error) {
+	l, done, err := b.client(ctx)
 	if err != nil {
 		return nil, err
 	}
+	defer func() { err = done(err) }()
 	doms, _, err := l.ConnectListAllDomains(1, 0)
 	if err != nil {
 		return nil, fmt.Errorf("list the domains of %s: %w", b.target.Display, err)
