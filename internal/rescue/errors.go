@@ -1,8 +1,10 @@
 package rescue
 
 import (
+	"context"
 	"errors"
 	"fmt"
+	"time"
 )
 
 // ErrAccepted marks an error that happened after the backend accepted the rescue action:
@@ -12,6 +14,51 @@ var ErrAccepted = errors.New("rescue accepted by the backend")
 // ErrAuth marks an error where the backend refused the credentials (Keystone's 401, a refused
 // SSH key): retrying with the same configuration cannot help, so callers do not repeat it.
 var ErrAuth = errors.New("credentials refused")
+
+// ErrUnavailable marks a transient failure: the backend could not be reached or said it is
+// unavailable for now (a transport error, HTTP 429 or 5xx after the transport's own retries,
+// a lost libvirt connection). Waits retry such errors until their deadline; anything else ends
+// a wait at once. Backends mark an error with Unavailable (or wrap ErrUnavailable with %w).
+var ErrUnavailable = errors.New("backend unavailable")
+
+// UnavailableError is a transient failure (errors.Is(err, ErrUnavailable)) with what is known
+// about it; Err is the underlying error, kept in the chain.
+type UnavailableError struct {
+	// Err is the last failure seen (transport error, HTTP answer, lost connection).
+	Err error
+	// RetryAfter is the backend's hint of when to try again (HTTP Retry-After), if it gave one.
+	RetryAfter time.Duration
+	// Tried is how long the caller already kept trying before giving up (0 if unknown).
+	Tried time.Duration
+}
+
+func (e *UnavailableError) Error() string {
+	if e.Tried > 0 {
+		return fmt.Sprintf("%v (unavailable for %s)", e.Err, e.Tried.Round(time.Second))
+	}
+	return e.Err.Error()
+}
+
+// Unwrap returns the underlying error and ErrUnavailable.
+func (e *UnavailableError) Unwrap() []error { return []error{e.Err, ErrUnavailable} }
+
+// Unavailable marks err as transient (see ErrUnavailable); nil stays nil and an error that is
+// already marked is returned as is.
+func Unavailable(err error) error {
+	if err == nil || errors.Is(err, ErrUnavailable) {
+		return err
+	}
+	return &UnavailableError{Err: err}
+}
+
+// IsUnavailable reports whether err is a transient failure worth retrying. The end of a
+// context (cancelled, deadline exceeded) never is.
+func IsUnavailable(err error) bool {
+	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return false
+	}
+	return errors.Is(err, ErrUnavailable)
+}
 
 // NotFoundError says the instance (or the image) does not exist.
 type NotFoundError struct {
