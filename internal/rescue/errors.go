@@ -1,7 +1,6 @@
 package rescue
 
 import (
-	"context"
 	"errors"
 	"fmt"
 	"time"
@@ -51,14 +50,10 @@ func Unavailable(err error) error {
 	return &UnavailableError{Err: err}
 }
 
-// IsUnavailable reports whether err is a transient failure worth retrying. The end of a
-// context (cancelled, deadline exceeded) never is.
-func IsUnavailable(err error) bool {
-	if err == nil || errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return false
-	}
-	return errors.Is(err, ErrUnavailable)
-}
+// IsUnavailable reports whether err is marked as a transient failure worth retrying. Callers
+// still check their own context: a failure caused by the end of the operation's context is
+// never retried, whatever its mark.
+func IsUnavailable(err error) bool { return errors.Is(err, ErrUnavailable) }
 
 // NotFoundError says the instance (or the image) does not exist.
 type NotFoundError struct {
