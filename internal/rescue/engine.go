@@ -46,7 +46,7 @@ const (
 // deadline bounds the whole operation. An error wrapping ErrAccepted means the backend had
 // accepted the rescue, so the instance may be in rescue: the caller must keep track of it.
 func (e *Engine) Rescue(ctx context.Context, req Request) (Result, *Instance, error) {
-	cur, err := e.Backend.Get(ctx, req.InstanceID)
+	cur, err := e.read(ctx, "rescue", req.InstanceID)
 	if err != nil {
 		return Result{}, nil, err
 	}
@@ -87,7 +87,7 @@ func (e *Engine) Rescue(ctx context.Context, req Request) (Result, *Instance, er
 // Unrescue unrescues an instance and waits until it runs from its own disks again. An
 // instance that is not in rescue or is gone is a success with the matching Outcome.
 func (e *Engine) Unrescue(ctx context.Context, id string) (Outcome, *Instance, error) {
-	cur, err := e.Backend.Get(ctx, id)
+	cur, err := e.read(ctx, "unrescue", id)
 	if IsNotFound(err) {
 		return Gone, nil, nil
 	}
@@ -129,7 +129,7 @@ func (e *Engine) Unrescue(ctx context.Context, id string) (Outcome, *Instance, e
 
 // Read returns the instance, waiting out a rescue or unrescue in progress.
 func (e *Engine) Read(ctx context.Context, id string) (*Instance, error) {
-	cur, err := e.Backend.Get(ctx, id)
+	cur, err := e.read(ctx, "read", id)
 	if err != nil || !cur.State.Transient() {
 		return cur, err
 	}
@@ -176,6 +176,16 @@ func (e *Engine) waitRescueSettled(ctx context.Context, id string) (*Instance, e
 	return e.Poller.Wait(ctx, "rescue", id, e.get(id), func(i *Instance) (bool, error) {
 		return i.State != StateRescuing, nil
 	})
+}
+
+// read is Backend.Get, riding out transient failures (IsUnavailable) until ctx ends, as the
+// waits do: a read before an action is as safe to repeat as the reads of a wait.
+func (e *Engine) read(ctx context.Context, op, id string) (*Instance, error) {
+	inst, err := e.Backend.Get(ctx, id)
+	if !IsUnavailable(err) || ctx.Err() != nil {
+		return inst, err
+	}
+	return e.Poller.Wait(ctx, op, id, e.get(id), func(*Instance) (bool, error) { return true, nil })
 }
 
 func (e *Engine) get(id string) GetFunc {

@@ -33,7 +33,7 @@ type UnavailableError struct {
 
 func (e *UnavailableError) Error() string {
 	if e.Tried > 0 {
-		return fmt.Sprintf("%v (unavailable for %s)", e.Err, e.Tried.Round(time.Second))
+		return fmt.Sprintf("%v (tried for %s)", e.Err, roundDuration(e.Tried))
 	}
 	return e.Err.Error()
 }
@@ -124,12 +124,28 @@ type TimeoutError struct {
 	Op string
 	// InstanceID is the instance concerned.
 	InstanceID string
-	// Last is the last state seen.
+	// Last is the last state seen ("unknown" when no read succeeded).
 	Last string
+	// Unreachable is how long the reads had been failing when the deadline came (0 when the
+	// last read succeeded), and LastErr the last of those failures.
+	Unreachable time.Duration
+	LastErr     error
 }
 
 func (e *TimeoutError) Error() string {
-	return fmt.Sprintf("timed out waiting for %s of %s (last state %s)", e.Op, e.InstanceID, e.Last)
+	s := fmt.Sprintf("timed out waiting for %s of %s (last state %s)", e.Op, e.InstanceID, e.Last)
+	if e.LastErr != nil {
+		s += fmt.Sprintf("; the backend was unreachable for the last %s: %v", roundDuration(e.Unreachable), e.LastErr)
+	}
+	return s
+}
+
+// roundDuration rounds d for messages: to the second, or to 100 ms below 10 s.
+func roundDuration(d time.Duration) time.Duration {
+	if d < 10*time.Second {
+		return d.Round(100 * time.Millisecond)
+	}
+	return d.Round(time.Second)
 }
 
 // IsNotFound reports whether err is or wraps a NotFoundError.
