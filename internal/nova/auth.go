@@ -483,8 +483,8 @@ func authError(ao gophercloud.AuthOptions, err error) error {
 	}
 	if _, _, ok := httpStatus(err); ok {
 		// 401/403: Keystone refused the credentials; trying again with them cannot help.
-		return markAuth(fmt.Errorf("authenticate at %s%s: Keystone answered %s", ao.IdentityEndpoint, who, describe(err)),
-			err, http.StatusUnauthorized, http.StatusForbidden)
+		return markUnavailable(markAuth(fmt.Errorf("authenticate at %s%s: Keystone answered %s", ao.IdentityEndpoint, who, describe(err)),
+			err, http.StatusUnauthorized, http.StatusForbidden), err)
 	}
-	return fmt.Errorf("authenticate at %s%s: %w", ao.IdentityEndpoint, who, err)
+	return markUnavailable(fmt.Errorf("authenticate at %s%s: %w", ao.IdentityEndpoint, who, err), err)
 }
