@@ -92,6 +92,11 @@ type HTTPRecord struct {
 	Fault string
 }
 
+// Forwarded reports whether the request reached the upstream.
+func (r HTTPRecord) Forwarded() bool { return r.Fault == "" || r.Fault == faultReset }
+
+const faultReset = "reset after forward"
+
 // HTTP is a fault-injecting reverse proxy in front of one HTTP upstream on 127.0.0.1. Rules
 // are added and removed while it runs; it counts every request.
 type HTTP struct {
@@ -337,7 +342,7 @@ func (p *HTTP) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	case status != nil:
 		rec.Status, rec.Fault = answer(w, status), "status "+strconv.Itoa(status.Status)
 	case reset:
-		rec.Status, rec.Fault = 0, "reset after forward"
+		rec.Status, rec.Fault = 0, faultReset
 		p.forwardThenReset(w, r)
 	default:
 		sw := &statusWriter{ResponseWriter: w}
