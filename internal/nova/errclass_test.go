@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"syscall"
 	"testing"
@@ -88,5 +89,44 @@ func TestGetErrorClasses(t *testing.T) {
 	}
 	if err := getError("i", httpErr(401, "")); !errors.Is(err, rescue.ErrAuth) || rescue.IsUnavailable(err) {
 		t.Errorf("401: %v", err)
+	}
+}
+
+func TestCloudsEntryNotFoundNamesFileAndEntries(t *testing.T) {
+	for _, v := range []string{"OS_CLOUD", "OS_AUTH_URL", "OS_TOKEN", "OS_PASSWORD", "OS_USERNAME", "OS_REGION_NAME"} {
+		t.Setenv(v, "")
+	}
+	dir := t.TempDir()
+	file := dir + "/clouds.yaml"
+	if err := os.WriteFile(file, []byte("clouds:\n  prod:\n    auth:\n      auth_url: http://127.0.0.1:1/v3\n  acc:\n    auth:\n      auth_url: http://127.0.0.1:1/v3\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("OS_CLIENT_CONFIG_FILE", file)
+	_, err := New(context.Background(), Config{Cloud: "prd"})
+	if !errors.Is(err, rescue.ErrConfig) {
+		t.Fatalf("got %v, want a configuration error", err)
+	}
+	for _, want := range []string{`"prd"`, file, `"acc", "prod"`} {
+		if !strings.Contains(err.Error(), want) {
+			t.Fatalf("%q does not say %q", err, want)
+		}
+	}
+
+	t.Setenv("OS_CLIENT_CONFIG_FILE", dir+"/missing.yaml")
+	_, err = New(context.Background(), Config{Cloud: "prod"})
+	if !errors.Is(err, rescue.ErrConfig) || !strings.Contains(err.Error(), "no clouds.yaml found; looked for "+dir+"/missing.yaml") {
+		t.Fatalf("no file: %v", err)
+	}
+}
+
+func TestConfigErrorsAreMarked(t *testing.T) {
+	for _, v := range []string{"OS_CLOUD", "OS_AUTH_URL", "OS_TOKEN", "OS_CLIENT_CONFIG_FILE"} {
+		t.Setenv(v, "")
+	}
+	bad := -1
+	for _, cfg := range []Config{{}, {MaxRetries: &bad, Token: "x"}, {EndpointType: "private", Token: "x"}} {
+		if _, err := New(context.Background(), cfg); !errors.Is(err, rescue.ErrConfig) {
+			t.Errorf("%+v: %v, want a configuration error", cfg, err)
+		}
 	}
 }

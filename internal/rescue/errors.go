@@ -14,6 +14,24 @@ var ErrAccepted = errors.New("rescue accepted by the backend")
 // SSH key): retrying with the same configuration cannot help, so callers do not repeat it.
 var ErrAuth = errors.New("credentials refused")
 
+// ErrConfig marks an error in the provider's configuration (a clouds.yaml entry not found,
+// an unparsable setting, a region without the service): only fixing the configuration helps.
+var ErrConfig = errors.New("invalid provider configuration")
+
+// Misconfigured marks err as a configuration error (errors.Is(err, ErrConfig)), keeping its
+// message and chain; nil stays nil.
+func Misconfigured(err error) error {
+	if err == nil || errors.Is(err, ErrConfig) {
+		return err
+	}
+	return &configError{err: err}
+}
+
+type configError struct{ err error }
+
+func (e *configError) Error() string   { return e.err.Error() }
+func (e *configError) Unwrap() []error { return []error{e.err, ErrConfig} }
+
 // ErrUnavailable marks a transient failure: the backend could not be reached or said it is
 // unavailable for now (a transport error, HTTP 429 or 5xx after the transport's own retries,
 // a lost libvirt connection). Waits retry such errors until their deadline; anything else ends
