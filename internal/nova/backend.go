@@ -91,6 +91,14 @@ func (b *Backend) negotiate(ctx context.Context) (negotiated, error) {
 	var n negotiated
 	switch {
 	case err != nil && strings.Contains(err.Error(), "microversions not supported"):
+		// gophercloud says so also when it could not read the version document at all (it
+		// then falls back to the version in the URL): read it to tell a 503 from a legacy
+		// endpoint, and never remember a failure as "no microversions".
+		if _, gerr := c.ProviderClient.Request(ctx, http.MethodGet, c.Endpoint,
+			&gophercloud.RequestOpts{OkCodes: []int{http.StatusOK, http.StatusMultipleChoices}}); gerr != nil {
+			return negotiated{}, triedFor(markUnavailable(markAuth(fmt.Errorf("read the compute API version document at %s: %s",
+				b.compute.Endpoint, describe(gerr)), gerr, http.StatusUnauthorized), gerr), time.Since(start))
+		}
 		// A compute endpoint without microversions (legacy v2): no header.
 		n = negotiated{min: microversion{2, 0}, max: microversion{2, 0}}
 	case err != nil:

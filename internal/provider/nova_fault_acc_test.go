@@ -8,6 +8,7 @@ package provider_test
 import (
 	"fmt"
 	"net/http"
+	"os"
 	"regexp"
 	"strings"
 	"sync"
@@ -289,4 +290,43 @@ func TestAccNovaFault_outageLongerThanTimeout(t *testing.T) {
 				tainted(addr), passwordIsNovas(p, addr, id), serverIs(n, id, "RESCUE"), actionsAre(t, n, id, 1, 0)),
 		}},
 	})
+}
+
+// Plan-time errors say their class: a compute API that answers 503 is "Cannot reach the
+// backend" with how long it was tried (not "Invalid rescue"), and a clouds.yaml entry that
+// does not exist is a configuration error that names the file and its entries (not "Cannot
+// reach the backend").
+func TestAccNovaFault_planTimeErrorsByClass(t *testing.T) {
+	n := acctest.StartNovaT(t)
+	p := n.ComputeProxy(t)
+	p.Outage(faultproxy.HTTPAny, time.Hour)
+	clouds := t.TempDir() + "/clouds.yaml"
+	if err := os.WriteFile(clouds, []byte("clouds:\n  acc:\n    auth:\n      auth_url: http://127.0.0.1:9/v3\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	t.Setenv("OS_CLIENT_CONFIG_FILE", clouds)
+	const server = "7d1a2c3e-0000-4000-8000-0000000000f1"
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: acctest.ProviderFactories,
+		Steps: []resource.TestStep{{
+			Config:      n.ProviderConfigVia(p, "max_retries = 1") + rescueHCL(attr("instance_id", server)),
+			PlanOnly:    true,
+			ExpectError: regexp.MustCompile(`(?s)Error: Cannot reach the backend.*HTTP\s+503\s+Service\s+Unavailable.*tried\s+for\s+[\d.]+m?s`),
+		}, {
+			Config: `
+provider "rescue" {
+  openstack {
+    cloud = "acx"
+  }
+}
+` + rescueHCL(attr("instance_id", server)),
+			PlanOnly:    true,
+			ExpectError: regexp.MustCompile(`(?s)Error: Invalid provider configuration.*` + regexp.QuoteMeta(clouds) + `.*entries\s+are\s+"acc"`),
+		}},
+	})
+	for _, r := range p.Records() {
+		if r.Method != http.MethodGet {
+			t.Fatalf("a plan sent %s %s", r.Method, r.Path)
+		}
+	}
 }
