@@ -165,3 +165,19 @@ func TestUnavailableMarks(t *testing.T) {
 		t.Fatalf("%q", tried)
 	}
 }
+
+func TestReadBeforeActionTimesOutWithTheWholeOutage(t *testing.T) {
+	f := &flakyBackend{fakeBackend: &fakeBackend{states: []rescue.Instance{st(rescue.StateActive)}}}
+	f.errs = unavailable(100000)
+	ctx, cancel := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, _, err := fastEngine(f).Rescue(ctx, rescue.Request{InstanceID: "i1"})
+	var te *rescue.TimeoutError
+	if !errors.As(err, &te) || rescue.Accepted(err) || f.rescued != 0 {
+		t.Fatalf("got %v after %d rescues, want a TimeoutError before any rescue", err, f.rescued)
+	}
+	if te.Op != "read" || te.LastErr == nil || te.Unreachable < 150*time.Millisecond || te.Unreachable > time.Since(start) {
+		t.Fatalf("timeout %+v", te)
+	}
+}
