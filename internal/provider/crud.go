@@ -376,14 +376,3 @@ func (r *instanceResource) Delete(ctx context.Context, req resource.DeleteReques
 		tflog.Info(ctx, "instance unrescued", map[string]any{"status": statusOf(inst)})
 	}
 }
-
-// addErr turns an engine error into a diagnostic: a short title, the backend's reason in the
-// detail, attached to the attribute at fault where there is one.
-func addErr(diags *diag.Diagnostics, title string, err error) {
-	title, detail, attr := describe(title, err)
-	if attr != "" {
-		diags.AddAttributeError(path.Root(attr), title, detail)
-		return
-	}
-	diags.AddError(title, detail)
-}

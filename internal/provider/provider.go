@@ -144,7 +144,7 @@ func (p *rescueProvider) Schema(_ context.Context, _ provider.SchemaRequest, res
 					},
 					"max_retries": schema.Int64Attribute{
 						Optional:    true,
-						Description: "How often a GET is retried on 429 (after Retry-After) and 502/503/504. Default 5.",
+						Description: "How often a request is retried on 429 (after Retry-After) and a GET also on 502/503/504 and transport errors. Default 5. Waits retry beyond this until the resource's timeout.",
 						Validators:  []validator.Int64{int64validator.Between(0, 100)},
 					},
 					"allow_reauth": schema.BoolAttribute{
