@@ -13,6 +13,8 @@ import (
 
 	golibvirt "github.com/digitalocean/go-libvirt"
 	"github.com/digitalocean/go-libvirt/socket"
+
+	"github.com/rescue-labs/terraform-provider-rescue/internal/rescue"
 )
 
 // Connections and their bounds. go-libvirt's RPCs take no context, so an operation's context
@@ -66,11 +68,10 @@ func (e *ConnLostError) Error() string {
 	return fmt.Sprintf("%v (connection to libvirtd at %s lost)", e.Err, e.URI)
 }
 
-// Unwrap returns the error of the failed call.
-func (e *ConnLostError) Unwrap() error { return e.Err }
-
-// Transient reports true: a retry on a new connection may succeed.
-func (e *ConnLostError) Transient() bool { return true }
+// Unwrap returns the error of the failed call and rescue.ErrUnavailable: a lost connection is
+// transient (the engine's waits retry it on a new connection until their deadline, and the
+// provider reports it as a backend it cannot reach).
+func (e *ConnLostError) Unwrap() []error { return []error{e.Err, rescue.ErrUnavailable} }
 
 // IsConnLost reports whether err is or wraps a ConnLostError.
 func IsConnLost(err error) bool {

@@ -9,6 +9,8 @@ import (
 	"testing"
 
 	golibvirt "github.com/digitalocean/go-libvirt"
+
+	"github.com/rescue-labs/terraform-provider-rescue/internal/rescue"
 )
 
 // What counts as a failure of the connection, and how explain words it: a lost connection is
@@ -55,7 +57,7 @@ func TestExplainConnectionFailures(t *testing.T) {
 			var cl *ConnLostError
 			if lost := errors.As(got, &cl); lost != e.wantLost {
 				t.Errorf("ConnLostError = %v: %v", lost, got)
-			} else if lost && !cl.Transient() {
+			} else if lost && !rescue.IsUnavailable(cl) {
 				t.Error("not transient")
 			}
 			if ctxErr := errors.Is(got, context.Canceled); ctxErr != e.wantCtxErr {

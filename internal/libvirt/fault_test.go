@@ -180,7 +180,7 @@ func TestFaultKeepalive(t *testing.T) {
 	})
 	t.Log(err)
 	var cl *rlibvirt.ConnLostError
-	if !errors.As(err, &cl) || !cl.Transient() {
+	if !errors.As(err, &cl) || !rescue.IsUnavailable(cl) {
 		t.Fatalf("Get: %v, want a transient ConnLostError", err)
 	}
 	if ctx.Err() != nil {
