@@ -263,6 +263,7 @@ func (r *instanceResource) Create(ctx context.Context, req resource.CreateReques
 		}
 	}
 	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
+	resp.Diagnostics.Append(setIdentity(ctx, resp.Identity, rq.InstanceID, eng.Backend)...)
 	if err != nil {
 		// The backend accepted the rescue: keep the resource in state (Terraform taints it) so
 		// that destroy or the next apply unrescues it and the password is not lost.
@@ -330,6 +331,7 @@ func (r *instanceResource) Read(ctx context.Context, req resource.ReadRequest, r
 	fill(&state.Bus, inst.Bus)
 	fill(&state.Mode, string(inst.Mode))
 	resp.Diagnostics.Append(resp.State.Set(ctx, &state)...)
+	resp.Diagnostics.Append(setIdentity(ctx, resp.Identity, id, eng.Backend)...)
 }
 
 func (r *instanceResource) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {

@@ -299,3 +299,6 @@ func (f *Fake) List(_ context.Context, flt rescue.Filter) ([]rescue.Listed, erro
 	}
 	return flt.Select(all), nil
 }
+
+// Scope implements rescue.Scoper.
+func (f *Fake) Scope() string { return "fake:test" }
