@@ -10,6 +10,10 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/providerserver"
 	"github.com/hashicorp/terraform-plugin-go/tfprotov6"
 	"github.com/hashicorp/terraform-plugin-go/tftypes"
+	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
+	"github.com/hashicorp/terraform-plugin-testing/knownvalue"
+	"github.com/hashicorp/terraform-plugin-testing/statecheck"
+	"github.com/hashicorp/terraform-plugin-testing/tfversion"
 
 	"github.com/rescue-labs/terraform-provider-rescue/internal/provider"
 	"github.com/rescue-labs/terraform-provider-rescue/internal/rescue"
@@ -139,4 +143,24 @@ func TestProto_identity(t *testing.T) {
 			t.Fatalf("%s: import accepted (%v)", name, err)
 		}
 	}
+}
+
+// The same through a Terraform CLI that speaks identities (1.12 and later; skipped with 1.11).
+func TestFast_identityThroughTheCLI(t *testing.T) {
+	t.Parallel()
+	f := rescuetest.New("web")
+	want := map[string]knownvalue.Check{"instance_id": knownvalue.StringExact("web"), "scope": knownvalue.StringExact("fake:test")}
+	resource.UnitTest(t, resource.TestCase{
+		TerraformVersionChecks:   []tfversion.TerraformVersionCheck{tfversion.SkipBelow(tfversion.Version1_12_0)},
+		ProtoV6ProviderFactories: fastFactories(t, f),
+		Steps: []resource.TestStep{{
+			Config:            fastConfig(`instance_id = "web"`),
+			ConfigStateChecks: []statecheck.StateCheck{statecheck.ExpectIdentity(fastAddr, want)},
+		}, {
+			Config:          fastConfig(`instance_id = "web"`),
+			ResourceName:    fastAddr,
+			ImportState:     true,
+			ImportStateKind: resource.ImportBlockWithResourceIdentity,
+		}},
+	})
 }
