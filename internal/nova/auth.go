@@ -69,7 +69,7 @@ func New(ctx context.Context, cfg Config) (*Backend, error) {
 		return nil, configErr("openstack TLS configuration: %w", err)
 	}
 
-	transport := http.DefaultTransport.(*http.Transport).Clone()
+	transport := newHTTPTransport()
 	transport.TLSClientConfig = tlsConfig
 	transport.ResponseHeaderTimeout = responseHeaderTimeout
 	rt := newRetryTransport(transport, retries, c.Logger)
@@ -539,4 +539,13 @@ func authError(ao gophercloud.AuthOptions, err error) error {
 			err, http.StatusUnauthorized, http.StatusForbidden), err)
 	}
 	return markUnavailable(fmt.Errorf("authenticate at %s%s: %w", ao.IdentityEndpoint, who, err), err)
+}
+
+// newHTTPTransport is a fresh transport with net/http's defaults (proxy from the environment,
+// dial and TLS handshake timeouts, idle pool), or a plain one if DefaultTransport was replaced.
+func newHTTPTransport() *http.Transport {
+	if t, ok := http.DefaultTransport.(*http.Transport); ok {
+		return t.Clone()
+	}
+	return &http.Transport{Proxy: http.ProxyFromEnvironment}
 }

@@ -66,7 +66,7 @@ func (b *Backend) debug(ctx context.Context, msg string, fields map[string]any) 
 
 // Microversion returns the compute microversion this backend sends (negotiating it with the
 // endpoint on first use) and the highest one the endpoint supports.
-func (b *Backend) Microversion(ctx context.Context) (use, max string, err error) {
+func (b *Backend) Microversion(ctx context.Context) (use, highest string, err error) {
 	n, err := b.negotiate(ctx)
 	if err != nil {
 		return "", "", err

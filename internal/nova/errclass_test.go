@@ -75,7 +75,7 @@ func TestMarkUnavailable(t *testing.T) {
 	if !errors.As(err, &ue) || ue.RetryAfter != 7*time.Second {
 		t.Fatalf("429 with Retry-After: %#v", err)
 	}
-	if triedFor(err, 32*time.Second); ue.Tried != 32*time.Second || !strings.Contains(err.Error(), "tried for 32s") {
+	if _ = triedFor(err, 32*time.Second); ue.Tried != 32*time.Second || !strings.Contains(err.Error(), "tried for 32s") {
 		t.Fatalf("tried: %v", err)
 	}
 }

@@ -18,12 +18,12 @@ var wantedMicroversions = []string{MicroversionBFVRescue, "2.1"}
 type microversion struct{ major, minor int }
 
 func parseMicroversion(s string) (microversion, error) {
-	maj, min, ok := strings.Cut(strings.TrimSpace(s), ".")
+	maj, minor, ok := strings.Cut(strings.TrimSpace(s), ".")
 	if !ok {
 		return microversion{}, fmt.Errorf("microversion %q is not major.minor", s)
 	}
 	a, err1 := strconv.Atoi(maj)
-	b, err2 := strconv.Atoi(min)
+	b, err2 := strconv.Atoi(minor)
 	if err1 != nil || err2 != nil || a < 0 || b < 0 {
 		return microversion{}, fmt.Errorf("microversion %q is not major.minor", s)
 	}
@@ -36,12 +36,12 @@ func (v microversion) less(o microversion) bool {
 
 func (v microversion) String() string { return fmt.Sprintf("%d.%d", v.major, v.minor) }
 
-// chooseMicroversion picks the best wanted microversion within [min, max]; "" when none fits
+// chooseMicroversion picks the best wanted microversion within [lo, hi]; "" when none fits
 // (a cloud without microversions: requests go without the header).
-func chooseMicroversion(min, max microversion) string {
+func chooseMicroversion(lo, hi microversion) string {
 	for _, w := range wantedMicroversions {
 		v, _ := parseMicroversion(w)
-		if !v.less(min) && !max.less(v) {
+		if !v.less(lo) && !hi.less(v) {
 			return w
 		}
 	}

@@ -158,9 +158,9 @@ func TestIntegrationValidate(t *testing.T) {
 	_, err = b.Validate(c, rescue.Request{ImageID: acctest.RescueImageID, Device: "floppy"})
 	wantInvalid(t, err, "device", "hw_rescue_device=cdrom")
 
-	use, max, err := b.Microversion(c)
-	if err != nil || use != "2.87" || max == "" {
-		t.Fatalf("microversion %q (max %q): %v", use, max, err)
+	use, highest, err := b.Microversion(c)
+	if err != nil || use != "2.87" || highest == "" {
+		t.Fatalf("microversion %q (max %q): %v", use, highest, err)
 	}
 }
 
@@ -347,9 +347,9 @@ func TestIntegrationVolumeBacked(t *testing.T) {
 		old := acctest.OldNovaT(t)
 		ob := backendFor(t, old, "")
 		c := ctx(t)
-		use, max, err := ob.Microversion(c)
-		if err != nil || use != "2.1" || max != "2.86" {
-			t.Fatalf("older cloud microversion %q max %q: %v", use, max, err)
+		use, highest, err := ob.Microversion(c)
+		if err != nil || use != "2.1" || highest != "2.86" {
+			t.Fatalf("older cloud microversion %q max %q: %v", use, highest, err)
 		}
 		id := old.CreateServer(t, acctest.ServerOpts{VolumeBacked: true, AvailabilityZone: acctest.BFVRescueAZ})
 		_, err = ob.Validate(c, rescue.Request{InstanceID: id, ImageID: acctest.RescueImageID})

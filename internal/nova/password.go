@@ -19,11 +19,11 @@ func GeneratePassword(n int) (string, error) {
 	if n < 3 {
 		return "", fmt.Errorf("password length %d is too short", n)
 	}
-	max := big.NewInt(int64(len(passwordAlphabet)))
+	size := big.NewInt(int64(len(passwordAlphabet)))
 	for {
 		var sb strings.Builder
 		for range n {
-			i, err := rand.Int(rand.Reader, max)
+			i, err := rand.Int(rand.Reader, size)
 			if err != nil {
 				return "", fmt.Errorf("generate a rescue password: %w", err)
 			}

@@ -46,8 +46,8 @@ type retryTransport struct {
 	sleep func(ctx context.Context, d time.Duration) error
 }
 
-func newRetryTransport(next http.RoundTripper, max int, log Logger) *retryTransport {
-	return &retryTransport{next: next, max: max, log: log, now: time.Now, sleep: sleepCtx}
+func newRetryTransport(next http.RoundTripper, retries int, log Logger) *retryTransport {
+	return &retryTransport{next: next, max: retries, log: log, now: time.Now, sleep: sleepCtx}
 }
 
 func sleepCtx(ctx context.Context, d time.Duration) error {

@@ -33,9 +33,9 @@ func (f *fakeSleep) sleep(ctx context.Context, d time.Duration) error {
 	return ctx.Err()
 }
 
-func newTestTransport(max int, now time.Time) (*retryTransport, *fakeSleep) {
+func newTestTransport(retries int, now time.Time) (*retryTransport, *fakeSleep) {
 	fs := &fakeSleep{}
-	t := newRetryTransport(http.DefaultTransport.(*http.Transport).Clone(), max, nil)
+	t := newRetryTransport(http.DefaultTransport.(*http.Transport).Clone(), retries, nil)
 	t.sleep = fs.sleep
 	t.now = func() time.Time { return now }
 	return t, fs

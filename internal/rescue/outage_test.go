@@ -27,7 +27,7 @@ func (f *flakyBackend) Get(ctx context.Context, id string) (*rescue.Instance, er
 		if err != nil {
 			f.mu.Unlock()
 			f.fakeBackend.mu.Lock()
-			f.fakeBackend.gets++
+			f.gets++
 			f.fakeBackend.mu.Unlock()
 			return nil, err
 		}
@@ -153,7 +153,7 @@ func TestUnavailableMarks(t *testing.T) {
 	if !rescue.IsUnavailable(err) || !errors.Is(err, base) || err.Error() != base.Error() {
 		t.Fatalf("Unavailable(%v) = %v", base, err)
 	}
-	if rescue.Unavailable(err) != err || rescue.Unavailable(nil) != nil {
+	if !errors.Is(rescue.Unavailable(err), err) || rescue.Unavailable(err).Error() != err.Error() || rescue.Unavailable(nil) != nil {
 		t.Fatal("Unavailable is not idempotent")
 	}
 	wrapped := errors.Join(errors.New("ctx"), err)

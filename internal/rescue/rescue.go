@@ -8,10 +8,10 @@ import (
 	"time"
 )
 
-// Device values accepted for the rescue device (hw_rescue_device).
+// Devices are the values accepted for the rescue device (hw_rescue_device).
 var Devices = []string{"cdrom", "disk", "floppy"}
 
-// Bus values accepted for the rescue bus (hw_rescue_bus).
+// Buses are the values accepted for the rescue bus (hw_rescue_bus).
 var Buses = []string{"scsi", "virtio", "ide", "usb", "sata", "fdc"}
 
 // Mode says how the rescue image is attached.

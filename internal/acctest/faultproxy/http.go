@@ -168,7 +168,7 @@ func (p *HTTP) rewriteResponse(resp *http.Response) error {
 		resp.Header.Set("Location", strings.Replace(loc, from, to, 1))
 	}
 	ct := resp.Header.Get("Content-Type")
-	if resp.Body == nil || !(strings.Contains(ct, "json") || strings.HasPrefix(ct, "text/")) ||
+	if resp.Body == nil || (!strings.Contains(ct, "json") && !strings.HasPrefix(ct, "text/")) ||
 		resp.Header.Get("Content-Encoding") != "" {
 		return nil
 	}
