@@ -1,18 +1,10 @@
 package nova_test
 
 import (
-	"bytes"
 	"context"
 	"errors"
-	"io"
-	"net"
-	"net/http"
-	"net/http/httptest"
-	"net/http/httputil"
-	"net/url"
 	"os"
 	"strings"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -20,6 +12,7 @@ import (
 	"github.com/gophercloud/gophercloud/v2/openstack/image/v2/images"
 
 	"github.com/rescue-labs/terraform-provider-rescue/internal/acctest"
+	"github.com/rescue-labs/terraform-provider-rescue/internal/acctest/faultproxy"
 	"github.com/rescue-labs/terraform-provider-rescue/internal/nova"
 	"github.com/rescue-labs/terraform-provider-rescue/internal/rescue"
 )
@@ -372,60 +365,23 @@ func TestIntegrationVolumeBacked(t *testing.T) {
 	})
 }
 
-// dropProxy forwards to Nova, but for POST .../action it either forwards and then drops the
-// connection without an answer (forward=true: Nova acted, the client never hears), or drops
-// it at once (forward=false: Nova never saw it).
-func dropProxy(t *testing.T, n *acctest.Nova, forward bool) (computeURL string, posts *atomic.Int32) {
+// dropProxy puts a fault proxy before Nova's compute API whose first rescue POST either
+// reaches Nova and then has its connection reset (forward=true: Nova acted, the client never
+// hears) or is reset at once (forward=false: Nova never saw it). It returns the compute URL
+// through the proxy and the proxy (to count the POSTs).
+func dropProxy(t *testing.T, n *acctest.Nova, forward bool) (computeURL string, p *faultproxy.HTTP) {
 	t.Helper()
-	target, err := url.Parse(n.ComputeURL)
-	if err != nil {
-		t.Fatal(err)
+	p = n.ComputeProxy(t)
+	if forward {
+		p.ResetAfterForward(acctest.ServerAction("rescue", ""), 1)
+	} else {
+		p.Drop(acctest.ServerAction("rescue", ""), 1)
 	}
-	origin := &url.URL{Scheme: target.Scheme, Host: target.Host}
-	rp := httputil.NewSingleHostReverseProxy(origin)
-	posts = &atomic.Int32{}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != http.MethodPost || !strings.HasSuffix(r.URL.Path, "/action") {
-			rp.ServeHTTP(w, r)
-			return
-		}
-		posts.Add(1)
-		if forward {
-			body, err := io.ReadAll(r.Body)
-			if err != nil {
-				t.Errorf("proxy: %v", err)
-				return
-			}
-			req, err := http.NewRequestWithContext(r.Context(), r.Method, origin.String()+r.URL.Path, bytes.NewReader(body))
-			if err != nil {
-				t.Errorf("proxy: %v", err)
-				return
-			}
-			req.Header = r.Header.Clone()
-			resp, err := http.DefaultTransport.RoundTrip(req)
-			if err != nil {
-				t.Errorf("proxy: %v", err)
-				return
-			}
-			answer, _ := io.ReadAll(resp.Body)
-			_ = resp.Body.Close()
-			if resp.StatusCode != http.StatusOK {
-				t.Errorf("proxy: Nova answered %d %s", resp.StatusCode, answer)
-			}
-		}
-		conn, _, err := w.(http.Hijacker).Hijack()
-		if err != nil {
-			t.Errorf("hijack: %v", err)
-			return
-		}
-		if tc, ok := conn.(*net.TCPConn); ok {
-			_ = tc.SetLinger(0) // a reset, as when a load balancer drops the connection
-		}
-		_ = conn.Close()
-	}))
-	t.Cleanup(srv.Close)
-	return srv.URL + target.Path, posts
+	return p.URLFor(n.ComputeURL), p
 }
+
+// rescuePOSTs is how many rescue POSTs the proxy received.
+func rescuePOSTs(p *faultproxy.HTTP) int { return p.Count(acctest.ServerAction("rescue", "")) }
 
 func TestIntegrationLostRescueResponse(t *testing.T) {
 	clearOSEnv(t)
@@ -433,7 +389,7 @@ func TestIntegrationLostRescueResponse(t *testing.T) {
 	c := ctx(t)
 
 	t.Run("accepted, answer lost", func(t *testing.T) {
-		proxyURL, posts := dropProxy(t, n, true)
+		proxyURL, p := dropProxy(t, n, true)
 		b := backendFor(t, n, proxyURL)
 		id := n.CreateServer(t, acctest.ServerOpts{})
 		res, inst, err := rescue.NewEngine(b).Rescue(c, rescue.Request{InstanceID: id})
@@ -443,12 +399,12 @@ func TestIntegrationLostRescueResponse(t *testing.T) {
 		if len(res.AdminPass) != nova.PasswordLength || inst.State != rescue.StateRescued {
 			t.Fatalf("result %d chars, instance %+v", len(res.AdminPass), inst)
 		}
-		if posts.Load() != 1 || n.CountAction(t, id, "rescue") != 1 {
-			t.Fatalf("%d POSTs, %d rescues in Nova; want 1 and 1 (never repeated)", posts.Load(), n.CountAction(t, id, "rescue"))
+		if rescuePOSTs(p) != 1 || n.CountAction(t, id, "rescue") != 1 {
+			t.Fatalf("%d POSTs, %d rescues in Nova; want 1 and 1 (never repeated)", rescuePOSTs(p), n.CountAction(t, id, "rescue"))
 		}
 	})
 	t.Run("never reached Nova", func(t *testing.T) {
-		proxyURL, posts := dropProxy(t, n, false)
+		proxyURL, p := dropProxy(t, n, false)
 		b := backendFor(t, n, proxyURL)
 		id := n.CreateServer(t, acctest.ServerOpts{})
 		// Without an answer we cannot know that Nova did not act: the server is watched
@@ -463,8 +419,8 @@ func TestIntegrationLostRescueResponse(t *testing.T) {
 		if !strings.Contains(err.Error(), "still ACTIVE") || strings.Contains(err.Error(), res.AdminPass) {
 			t.Fatalf("message %q", err)
 		}
-		if posts.Load() != 1 || n.CountAction(t, id, "rescue") != 0 {
-			t.Fatalf("%d POSTs, %d rescues in Nova; want 1 and 0", posts.Load(), n.CountAction(t, id, "rescue"))
+		if rescuePOSTs(p) != 1 || n.CountAction(t, id, "rescue") != 0 {
+			t.Fatalf("%d POSTs, %d rescues in Nova; want 1 and 0", rescuePOSTs(p), n.CountAction(t, id, "rescue"))
 		}
 		if err := n.CheckStatus(id, "ACTIVE"); err != nil {
 			t.Fatal(err)

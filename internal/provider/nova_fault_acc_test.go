@@ -176,7 +176,7 @@ func TestAccNovaFault_burstsAnd429DuringWaits(t *testing.T) {
 	n := acctest.StartNovaT(t)
 	p := n.ComputeProxy(t)
 	id := n.CreateServer(t, acctest.ServerOpts{Metadata: map[string]string{
-		acctest.MetaRescueDelay: "3", acctest.MetaUnrescueDelay: "3"}})
+		acctest.MetaRescueDelay: "1", acctest.MetaUnrescueDelay: "1"}})
 	gets := acctest.ServerGets(id)
 	inject := func() {
 		p.Fail(gets, http.StatusServiceUnavailable, 6)

@@ -59,6 +59,9 @@ const (
 	HTTPResetAfterForward
 	// HTTPLatency delays the request before forwarding it.
 	HTTPLatency
+	// HTTPResetBeforeForward resets the client's connection without forwarding the request:
+	// the upstream never sees it.
+	HTTPResetBeforeForward
 )
 
 // HTTPRule is one fault. A rule applies to the requests it matches while it is active: for
@@ -88,14 +91,19 @@ type HTTPRecord struct {
 	Body   string
 	// Status is what the client got (0 for a reset connection).
 	Status int
-	// Fault says which fault was applied ("" when forwarded untouched).
+	// Fault says which fault was applied: "" when forwarded untouched, "status 503",
+	// "reset after forward", "reset, not forwarded".
 	Fault string
 }
 
 // Forwarded reports whether the request reached the upstream.
 func (r HTTPRecord) Forwarded() bool { return r.Fault == "" || r.Fault == faultReset }
 
-const faultReset = "reset after forward"
+// Fault texts of the records.
+const (
+	faultReset = "reset after forward"
+	faultDrop  = "reset, not forwarded"
+)
 
 // HTTP is a fault-injecting reverse proxy in front of one HTTP upstream on 127.0.0.1. Rules
 // are added and removed while it runs; it counts every request.
@@ -235,6 +243,11 @@ func (p *HTTP) ResetAfterForward(m HTTPMatch, n int) *HTTPRule {
 	return p.Add(HTTPRule{Match: m, Kind: HTTPResetAfterForward, Count: n})
 }
 
+// Drop resets the client's connection for the next n matching requests without forwarding them.
+func (p *HTTP) Drop(m HTTPMatch, n int) *HTTPRule {
+	return p.Add(HTTPRule{Match: m, Kind: HTTPResetBeforeForward, Count: n})
+}
+
 // Latency delays every matching request by d until the rule is removed.
 func (p *HTTP) Latency(m HTTPMatch, d time.Duration) *HTTPRule {
 	return p.Add(HTTPRule{Match: m, Kind: HTTPLatency, Delay: d})
@@ -276,38 +289,46 @@ func (p *HTTP) Records() []HTTPRecord {
 	return append([]HTTPRecord(nil), p.log...)
 }
 
-// take returns the faults that apply to a request, consumes their counts and drops the
-// rules that are used up or over. The first status rule wins over a reset; latencies add up.
-func (p *HTTP) take(r *http.Request, body []byte) (status *HTTPRule, reset bool, delay time.Duration) {
+// take returns the faults that apply to a request, consumes the counts of the rules applied
+// and drops the rules that are used up or over. The first matching status rule wins over a
+// reset (which then stays unused); latencies add up.
+func (p *HTTP) take(r *http.Request, body []byte) (status, reset *HTTPRule, delay time.Duration) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	now := time.Now()
-	var keep []*HTTPRule
+	var live, latencies []*HTTPRule
 	for _, rule := range p.rules {
 		if !rule.Until.IsZero() && now.After(rule.Until) {
 			continue
 		}
-		if rule.Match.matches(r, body) {
-			used := false
-			switch {
-			case rule.Kind == HTTPLatency:
-				delay += rule.Delay
-				used = true
-			case rule.Kind == HTTPStatus && status == nil:
-				status, used = rule, true
-			case rule.Kind == HTTPResetAfterForward && status == nil && !reset:
-				reset, used = true, true
-			}
-			if used && rule.limited {
-				rule.Count--
-				if rule.Count <= 0 {
-					continue
-				}
-			}
+		live = append(live, rule)
+		if !rule.Match.matches(r, body) {
+			continue
 		}
-		keep = append(keep, rule)
+		switch {
+		case rule.Kind == HTTPLatency:
+			latencies = append(latencies, rule)
+			delay += rule.Delay
+		case rule.Kind == HTTPStatus && status == nil:
+			status = rule
+		case rule.Kind != HTTPStatus && reset == nil:
+			reset = rule
+		}
 	}
-	p.rules = keep
+	if status != nil {
+		reset = nil
+	}
+	for _, rule := range append(latencies, status, reset) {
+		if rule != nil && rule.limited {
+			rule.Count--
+		}
+	}
+	p.rules = p.rules[:0]
+	for _, rule := range live {
+		if !rule.limited || rule.Count > 0 {
+			p.rules = append(p.rules, rule)
+		}
+	}
 	return status, reset, delay
 }
 
@@ -341,9 +362,13 @@ func (p *HTTP) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	switch {
 	case status != nil:
 		rec.Status, rec.Fault = answer(w, status), "status "+strconv.Itoa(status.Status)
-	case reset:
+	case reset != nil && reset.Kind == HTTPResetBeforeForward:
+		rec.Status, rec.Fault = 0, faultDrop
+		resetConn(w)
+	case reset != nil:
 		rec.Status, rec.Fault = 0, faultReset
-		p.forwardThenReset(w, r)
+		p.rp.ServeHTTP(&discardWriter{h: http.Header{}}, r)
+		resetConn(w)
 	default:
 		sw := &statusWriter{ResponseWriter: w}
 		p.rp.ServeHTTP(sw, r)
@@ -369,15 +394,14 @@ func answer(w http.ResponseWriter, rule *HTTPRule) int {
 	return code
 }
 
-// forwardThenReset forwards r, waits for the whole answer, then resets the client's connection.
-func (p *HTTP) forwardThenReset(w http.ResponseWriter, r *http.Request) {
-	p.rp.ServeHTTP(&discardWriter{h: http.Header{}}, r)
+// resetConn resets the client's connection (RST, as when a load balancer drops it).
+func resetConn(w http.ResponseWriter) {
 	conn, _, err := http.NewResponseController(w).Hijack()
 	if err != nil {
 		return
 	}
 	if tc, ok := conn.(*net.TCPConn); ok {
-		_ = tc.SetLinger(0) // RST, as when a load balancer drops the connection
+		_ = tc.SetLinger(0)
 	}
 	_ = conn.Close()
 }

@@ -105,6 +105,16 @@ func TestHTTPFaults(t *testing.T) {
 		t.Fatalf("reset after forward: upstream saw %d requests, want 1", hits.Load()-before)
 	}
 
+	// Dropped: the upstream never saw it, the client did not get an answer.
+	p.Drop(action, 1)
+	before = hits.Load()
+	if _, _, _, err := get(t, "POST", p.URL+"/v2.1/servers/a/action"); err == nil {
+		t.Fatal("drop: the client got an answer")
+	}
+	if hits.Load() != before {
+		t.Fatal("drop: the upstream saw the request")
+	}
+
 	// Latency.
 	lat := p.Latency(servers, 200*time.Millisecond)
 	t0 := time.Now()
@@ -123,10 +133,27 @@ func TestHTTPFaults(t *testing.T) {
 	if code, _, _, _ := get(t, "POST", p.URL+"/v2.1/servers/b/action"); code != 200 || posts.Load() != 1 {
 		t.Fatalf("hook: %d, %d posts", code, posts.Load())
 	}
-	if n := p.Count(action); n != 2 {
-		t.Fatalf("Count(rescue POSTs) = %d, want 2", n)
+	if n := p.Count(action); n != 3 {
+		t.Fatalf("Count(rescue POSTs) = %d, want 3", n)
 	}
 	if n := p.Counts()["GET /v2.1/servers/a"]; n != 7 {
 		t.Fatalf("Counts = %v", p.Counts())
+	}
+}
+
+func TestHTTPStatusWinsOverReset(t *testing.T) {
+	up, hits := upstream(t)
+	p := start(t, up.URL)
+	p.ResetAfterForward(faultproxy.HTTPAny, 1)
+	p.Fail(faultproxy.HTTPAny, 503, 1)
+	if code, _, _, err := get(t, "GET", p.URL+"/x"); err != nil || code != 503 || hits.Load() != 0 {
+		t.Fatalf("first: %d %v, %d hits", code, err, hits.Load())
+	}
+	// The reset was not spent on the request that got the 503.
+	if _, _, _, err := get(t, "GET", p.URL+"/x"); err == nil || hits.Load() != 1 {
+		t.Fatalf("second: %v, %d hits; want a reset after forwarding", err, hits.Load())
+	}
+	if code, _, _, err := get(t, "GET", p.URL+"/x"); err != nil || code != 200 {
+		t.Fatalf("third: %d %v", code, err)
 	}
 }
