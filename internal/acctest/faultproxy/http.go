@@ -364,11 +364,11 @@ func (p *HTTP) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		rec.Status, rec.Fault = answer(w, status), "status "+strconv.Itoa(status.Status)
 	case reset != nil && reset.Kind == HTTPResetBeforeForward:
 		rec.Status, rec.Fault = 0, faultDrop
-		resetConn(w)
+		resetHTTP(w)
 	case reset != nil:
 		rec.Status, rec.Fault = 0, faultReset
 		p.rp.ServeHTTP(&discardWriter{h: http.Header{}}, r)
-		resetConn(w)
+		resetHTTP(w)
 	default:
 		sw := &statusWriter{ResponseWriter: w}
 		p.rp.ServeHTTP(sw, r)
@@ -395,15 +395,13 @@ func answer(w http.ResponseWriter, rule *HTTPRule) int {
 }
 
 // resetConn resets the client's connection (RST, as when a load balancer drops it).
-func resetConn(w http.ResponseWriter) {
+// resetHTTP takes the client's connection from the HTTP server and resets it (RST).
+func resetHTTP(w http.ResponseWriter) {
 	conn, _, err := http.NewResponseController(w).Hijack()
 	if err != nil {
 		return
 	}
-	if tc, ok := conn.(*net.TCPConn); ok {
-		_ = tc.SetLinger(0)
-	}
-	_ = conn.Close()
+	resetConn(conn)
 }
 
 func sleep(ctx context.Context, d time.Duration) bool {
