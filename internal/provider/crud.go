@@ -285,6 +285,9 @@ func (r *instanceResource) Read(ctx context.Context, req resource.ReadRequest, r
 		return
 	}
 	id := state.ID.ValueString()
+	// The identity is set first: the framework wants one after every read, also one that
+	// removes the resource.
+	resp.Diagnostics.Append(setIdentity(ctx, resp.Identity, id, eng.Backend)...)
 	inst, err := eng.Read(ctx, id)
 	if rescue.IsNotFound(err) {
 		tflog.Warn(ctx, "instance is gone; removing it from state")
@@ -331,7 +334,6 @@ func (r *instanceResource) Read(ctx context.Context, req resource.ReadRequest, r
 	fill(&state.Bus, inst.Bus)
 	fill(&state.Mode, string(inst.Mode))
 	resp.Diagnostics.Append(resp.State.Set(ctx, &state)...)
-	resp.Diagnostics.Append(setIdentity(ctx, resp.Identity, id, eng.Backend)...)
 }
 
 func (r *instanceResource) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {

@@ -20,6 +20,7 @@ import (
 
 	"github.com/rescue-labs/terraform-provider-rescue/internal/acctest"
 	"github.com/rescue-labs/terraform-provider-rescue/internal/acctest/faultproxy"
+	"github.com/rescue-labs/terraform-provider-rescue/internal/acctest/tfcli"
 )
 
 // rescuesHCL is one rescue_instance "s<i>" per server id, with the given attribute lines.
@@ -328,5 +329,70 @@ provider "rescue" {
 		if r.Method != http.MethodGet {
 			t.Fatalf("a plan sent %s %s", r.Method, r.Path)
 		}
+	}
+}
+
+// admin_pass_wo on real Nova: the rescue POST carries the write-only password, and neither the
+// plan nor the state hold it; a new version replaces the rescue with the new password.
+func TestAccNovaRescue_writeOnlyPassword(t *testing.T) {
+	n := acctest.StartNovaT(t)
+	id := n.CreateServer(t, acctest.ServerOpts{})
+	p := n.ComputeProxy(t)
+	cfg := func(pass string, version int) string {
+		return n.ProviderConfigVia(p) + rescueHCL(attr("instance_id", id), attr("admin_pass_wo", pass),
+			fmt.Sprintf("admin_pass_wo_version = %d", version))
+	}
+	sent := func(want ...string) resource.TestCheckFunc {
+		return func(*terraform.State) error {
+			if got := acctest.RescuePasswords(p, id); strings.Join(got, ",") != strings.Join(want, ",") {
+				return fmt.Errorf("Nova got passwords %q, want %q", got, want)
+			}
+			return nil
+		}
+	}
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: acctest.ProviderFactories,
+		Steps: []resource.TestStep{{
+			Config: cfg("Wo-Secret-One-123", 1),
+			Check: resource.ComposeTestCheckFunc(serverIs(n, id, "RESCUE"), sent("Wo-Secret-One-123"),
+				resource.TestCheckNoResourceAttr(addr, "admin_pass"), resource.TestCheckNoResourceAttr(addr, "admin_pass_wo"),
+				noSecretInState("Wo-Secret")),
+		}, {
+			Config: cfg("Wo-Secret-Two-456", 2),
+			Check: resource.ComposeTestCheckFunc(serverIs(n, id, "RESCUE"), sent("Wo-Secret-One-123", "Wo-Secret-Two-456"),
+				resource.TestCheckNoResourceAttr(addr, "admin_pass"), noSecretInState("Wo-Secret")),
+		}},
+		CheckDestroy: serverIs(n, id, "ACTIVE"),
+	})
+}
+
+// A TRACE log of a write-only run (Terraform's and the provider's, the provider as its own
+// process) never holds the password, although Nova got it.
+func TestAccNovaRescue_writeOnlyPasswordNotInTraceLog(t *testing.T) {
+	n := acctest.StartNovaT(t)
+	id := n.CreateServer(t, acctest.ServerOpts{})
+	p := n.ComputeProxy(t)
+	logPath := t.TempDir() + "/trace.log"
+	w := tfcli.NewWorkspace(t, "TF_LOG=trace", "TF_LOG_PATH="+logPath)
+	const secret = "Wo-Trace-Secret-789"
+	w.Write(n.ProviderConfigVia(p) + rescueHCL(attr("instance_id", id), attr("admin_pass_wo", secret), "admin_pass_wo_version = 1"))
+	if r := w.Apply(); !r.OK() {
+		t.Fatalf("apply:\n%s", r)
+	}
+	if r := w.Destroy(); !r.OK() {
+		t.Fatalf("destroy:\n%s", r)
+	}
+	if got := acctest.RescuePasswords(p, id); len(got) != 1 || got[0] != secret {
+		t.Fatalf("Nova got %q", got)
+	}
+	log, err := os.ReadFile(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(string(log), "rescuing instance") {
+		t.Fatalf("the trace log has no provider lines (%d bytes)", len(log))
+	}
+	if strings.Contains(string(log), secret) {
+		t.Fatalf("the trace log holds the write-only password")
 	}
 }
