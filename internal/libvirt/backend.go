@@ -41,6 +41,9 @@ type Backend struct {
 	rescueXML func(string) string
 	// afterPress, when set (tests), runs after each press of the ACPI power button.
 	afterPress func()
+	// leaseRenew, leaseTTL and leaseSettle time the operations' leases (lease.go); zero
+	// values mean the defaults.
+	leaseRenew, leaseTTL, leaseSettle time.Duration
 }
 
 var _ rescue.Backend = (*Backend)(nil)
