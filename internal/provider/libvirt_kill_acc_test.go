@@ -6,6 +6,9 @@ package provider_test
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -81,20 +84,21 @@ func deadLeft(t *testing.T, s *lvSide, name string) {
 
 // applyConverges runs a plain apply and checks it rescued without an import, told what it
 // recovered, and kept the resource in state untainted.
-func applyConverges(t *testing.T, w *tfcli.Workspace) {
+func applyConverges(t *testing.T, w *tfcli.Workspace) tfcli.Result {
 	t.Helper()
 	r := w.Apply()
 	if !r.OK() {
 		t.Fatalf("apply after the kill:\n%s", r)
 	}
-	if !strings.Contains(r.Output, "Interrupted operation recovered") {
+	if !regexp.MustCompile(`Interrupted\s+operation\s+recovered`).MatchString(r.Output) {
 		t.Errorf("apply did not say what it recovered:\n%s", r)
 	}
-	st := w.State()
+	st := state(t, w)
 	if i, ok := st[addr]; !ok || i.Tainted {
 		t.Fatalf("state after apply: %+v", st)
 	}
 	t.Logf("apply after the kill took %s", r.Took.Round(time.Millisecond))
+	return r
 }
 
 // destroyConverges runs a plain destroy and checks it left nothing in state.
@@ -104,44 +108,60 @@ func destroyConverges(t *testing.T, w *tfcli.Workspace) {
 	if !r.OK() {
 		t.Fatalf("destroy:\n%s", r)
 	}
-	if st := w.State(); len(st) != 0 {
+	if st := state(t, w); len(st) != 0 {
 		t.Fatalf("state after destroy: %+v", st)
 	}
 }
 
-// SIGKILL of the provider process on test:///default: during apply right after the journal
-// (before any change to the domain), and during destroy right after the unrescue took the
+// SIGKILL on test:///default: of terraform, then of the provider process, during apply right
+// after the journal (before any change to the domain), and of the provider during destroy right after the unrescue took the
 // journal. Each time the next plain apply/destroy converges, and the final destroy restores
 // the definition byte for byte with no rescue volume left.
 func TestAccLibvirtTD_killProvider(t *testing.T) {
 	_, s := lvTD(t)
 	img := tdVolume(t, s, "acc-kill.iso", "raw", "")
-	const name = "acc-td-kill"
-	tdDomain(t, s, name, "pc", false)
-	orig := s.mustXML(t, name)
-	w := tfcli.NewWorkspace(t)
-	w.Write(s.config(attr("instance_id", name), attr("image_id", img), attr("device", "cdrom"), attr("bus", "sata")))
+	for _, c := range []struct {
+		name      string
+		terraform bool
+	}{{"acc-td-kill-terraform", true}, {"acc-td-kill-provider", false}} {
+		t.Run(c.name, func(t *testing.T) {
+			name := c.name
+			tdDomain(t, s, name, "pc", false)
+			orig := s.mustXML(t, name)
+			w := tfcli.NewWorkspace(t)
+			w.Write(s.config(attr("instance_id", name), attr("image_id", img), attr("device", "cdrom"), attr("bus", "sata")))
 
-	// Apply, killed after the journal.
-	killWhen(t, w.Start("apply", "-auto-approve"), "during apply after the journal", false, func() (bool, error) { return journalOnly(s, name) })
-	deadLeft(t, s, name)
-	if st := w.State(); len(st) != 0 {
-		t.Fatalf("state after the killed apply: %+v", st)
+			killWhen(t, w.Start("apply", "-auto-approve"), "during apply after the journal", c.terraform, func() (bool, error) { return journalOnly(s, name) })
+			deadLeft(t, s, name)
+			if st := state(t, w); len(st) != 0 {
+				t.Fatalf("state after the killed apply: %+v", st)
+			}
+			applyConverges(t, w)
+			if err := checkRescued(s, name, orig, rescueExpect{device: "cdrom", bus: "sata"}); err != nil {
+				t.Fatal(err)
+			}
+			if !c.terraform {
+				// Destroy, killed after the unrescue took the journal (its owner is the unrescue).
+				killWhen(t, w.Start("destroy", "-auto-approve"), "during destroy after the unrescue took the journal", false, func() (bool, error) {
+					return journalOwnedBy(s, name, "unrescue")
+				})
+				deadLeft(t, s, name)
+			}
+			destroyConverges(t, w)
+			if err := checkRestored(s, name, orig); err != nil {
+				t.Fatal(err)
+			}
+		})
 	}
-	applyConverges(t, w)
-	if err := checkRescued(s, name, orig, rescueExpect{device: "cdrom", bus: "sata"}); err != nil {
-		t.Fatal(err)
-	}
+}
 
-	// Destroy, killed after the unrescue took the journal (its owner is the unrescue).
-	killWhen(t, w.Start("destroy", "-auto-approve"), "during destroy after the unrescue took the journal", false, func() (bool, error) {
-		return journalOwnedBy(s, name, "unrescue")
-	})
-	deadLeft(t, s, name)
-	destroyConverges(t, w)
-	if err := checkRestored(s, name, orig); err != nil {
-		t.Fatal(err)
+// state reads the workspace's state; a file that a killed terraform left empty is no state.
+func state(t *testing.T, w *tfcli.Workspace) map[string]tfcli.Instance {
+	t.Helper()
+	if fi, err := os.Stat(filepath.Join(w.Dir, "terraform.tfstate")); err == nil && fi.Size() == 0 {
+		return nil
 	}
+	return w.State()
 }
 
 // journalOwnedBy reports whether the journal names a live-looking owner of kind.
@@ -162,32 +182,53 @@ func journalOwnedBy(s *lvSide, name, kind string) (bool, error) {
 	return strings.Contains(m, `kind="`+kind+`"`), nil
 }
 
-// SIGKILL on QEMU while the guest shuts down for the rescue (the rescue definition is defined,
-// the guest ignores ACPI and shutdown_timeout is long): of the provider once, of terraform
-// once. Each time the next plain apply rolls the dead run's work back and rescues (the guest
-// boots the rescue disk), and destroy restores the original byte for byte, with no overlay
-// and no key secret left.
-func TestAccLibvirtQEMU_killDuringShutdown(t *testing.T) {
+// SIGKILL of the provider on QEMU: while the guest shuts down for the rescue (the rescue
+// definition is defined, the guest ignores ACPI and shutdown_timeout is long), and while libvirt
+// starts the rescue definition (the guest was forced off after 2 s). The next plain apply takes
+// over a rescue guest that already runs what the configuration asks for (no reboot), else rolls
+// the dead run's work back and rescues; destroy restores the original byte for byte, with no
+// overlay and no key secret left.
+func TestAccLibvirtQEMU_killProvider(t *testing.T) {
 	lv, s := lvQEMU(t)
 	img := lv.Images().RescueDisk
 	for _, c := range []struct {
-		name      string
-		terraform bool
-	}{{"acc-kill-provider", false}, {"acc-kill-terraform", true}} {
+		name, timeout string
+		reached       func(s *lvSide, name string) (bool, error)
+	}{
+		{"acc-kill-shutdown", "10m", hasRescueDef},
+		{"acc-kill-start", "2s", startingRescue},
+	} {
 		t.Run(c.name, func(t *testing.T) {
 			name := c.name
 			watch := qemuGuestT(t, lv, name, libvirtd.GuestOptions{IgnoreACPI: true, MemoryMiB: 32})
 			orig := s.mustXML(t, name)
-
 			w := tfcli.NewWorkspace(t)
 			base := []string{attr("instance_id", name), attr("image_id", img), attr("device", "disk"), attr("bus", "virtio")}
-			w.Write(s.config(append(base, attr("shutdown_timeout", "10m"))...))
-			killWhen(t, w.Start("apply", "-auto-approve"), "during the shutdown", c.terraform, func() (bool, error) { return hasRescueDef(s, name) })
-			deadLeft(t, s, name)
-			w.Write(s.config(append(base, attr("shutdown_timeout", "2s"))...))
+			w.Write(s.config(append(base, attr("shutdown_timeout", c.timeout))...))
 			watch.mark()
-			applyConverges(t, w)
-			if err := watch.next(libvirtd.BootRescueDisk); err != nil {
+			killWhen(t, w.Start("apply", "-auto-approve"), "during "+strings.TrimPrefix(name, "acc-kill-"), false, func() (bool, error) { return c.reached(s, name) })
+			// A start the provider had asked for goes on without it.
+			time.Sleep(2 * time.Second)
+			deadLeft(t, s, name)
+			running := liveHasFile(s, name, rescueOverlay(t, s, name)) == nil
+			var id int32
+			if running {
+				if err := watch.next(libvirtd.BootRescueDisk); err != nil {
+					t.Fatal(err)
+				}
+				id = domID(t, s, name)
+				t.Log("the rescue guest was started by the killed run")
+			}
+			w.Write(s.config(append(base, attr("shutdown_timeout", "2s"))...))
+			r := applyConverges(t, w)
+			if running {
+				if !regexp.MustCompile(`taken\s+over\s+as\s+it\s+is`).MatchString(r.Output) {
+					t.Errorf("apply did not take over the running rescue:\n%s", r)
+				}
+				if got := domID(t, s, name); got != id {
+					t.Errorf("the rescue guest was restarted (domain id %d -> %d)", id, got)
+				}
+			} else if err := watch.next(libvirtd.BootRescueDisk); err != nil {
 				t.Fatal(err)
 			}
 			if err := checkRescued(s, name, orig, rescueExpect{device: "disk", bus: "virtio"}); err != nil {
@@ -205,6 +246,49 @@ func TestAccLibvirtQEMU_killDuringShutdown(t *testing.T) {
 			}
 		})
 	}
+}
+
+// startingRescue reports whether libvirt is starting (or has started) the rescue definition:
+// it is defined and the guest is shut off or runs it.
+func startingRescue(s *lvSide, name string) (bool, error) {
+	if ok, err := hasRescueDef(s, name); err != nil || !ok {
+		return false, err
+	}
+	d, err := s.conn().DomainLookupByName(name)
+	if err != nil {
+		return false, err
+	}
+	st, _, err := s.conn().DomainGetState(d, 0)
+	if err != nil {
+		return false, err
+	}
+	if golibvirt.DomainState(st) == golibvirt.DomainShutoff {
+		return true, nil
+	}
+	x, err := s.xml(name, 0)
+	if err != nil {
+		return false, err
+	}
+	disks, err := disksOf(x)
+	if err != nil {
+		return false, err
+	}
+	_, ok := rescueDisk(disks, name)
+	return ok, nil
+}
+
+// rescueOverlay is the path of the rescue disk in the persistent definition.
+func rescueOverlay(t *testing.T, s *lvSide, name string) string {
+	t.Helper()
+	disks, err := disksOf(s.mustXML(t, name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rd, ok := rescueDisk(disks, name)
+	if !ok {
+		t.Fatalf("no rescue disk in the definition of %s", name)
+	}
+	return rd.File
 }
 
 // keySecrets lists the journal key secrets of a domain on the daemon (their descriptions name it).
