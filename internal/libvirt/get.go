@@ -112,7 +112,9 @@ func (b *Backend) Recover(ctx context.Context, req rescue.Request, _ *rescue.Ins
 		return rescue.Resumption{}, inProgressError(req.InstanceID, j)
 	}
 	if j.Owner == nil && j.State == stateRescued {
-		return rescue.Resumption{Action: rescue.Foreign}, nil
+		if st, err := b.classify(l, d, j); err != nil || st.State == rescue.StateRescued {
+			return rescue.Resumption{Action: rescue.Foreign}, notFound(err, req.InstanceID)
+		}
 	}
 	return rescue.Resumption{Action: rescue.Resume}, nil
 }

@@ -146,6 +146,9 @@ func (r *instanceResource) ModifyPlan(ctx context.Context, req resource.ModifyPl
 	for _, w := range p.Warnings {
 		resp.Diagnostics.AddWarning("Rescue", w)
 	}
+	if creating && !plan.InstanceID.IsUnknown() && !r.preflight(ctx, &plan, resp) {
+		return
+	}
 	// Everything that decides device and bus is known: show the outcome in the plan.
 	if !plan.InstanceID.IsUnknown() && !config.ImageID.IsUnknown() {
 		if plan.Device.IsUnknown() {
@@ -179,6 +182,28 @@ func (r *instanceResource) validateOnly(ctx context.Context, plan *instanceModel
 		return rescue.Plan{}, false
 	}
 	return p, true
+}
+
+// preflight tells at plan what the rescue will meet on an instance already in rescue without
+// state of it: another live run's operation, or someone else's rescue, is an error now (apply
+// would refuse it before any change); a dead run's operation a warning. false: an error.
+func (r *instanceResource) preflight(ctx context.Context, plan *instanceModel, resp *resource.ModifyPlanResponse) bool {
+	ctx = logCtx(ctx, plan)
+	ctx, cancel := context.WithTimeout(ctx, validateTimeout)
+	defer cancel()
+	eng, err := r.client.Engine(ctx)
+	if err != nil {
+		return true // validateOnly reported it
+	}
+	w, err := eng.Preflight(ctx, plan.request())
+	if err != nil {
+		addErr(&resp.Diagnostics, "Cannot rescue", err)
+		return false
+	}
+	if w != "" {
+		resp.Diagnostics.AddWarning("Interrupted operation found", w)
+	}
+	return true
 }
 
 func (r *instanceResource) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {

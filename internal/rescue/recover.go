@@ -75,6 +75,9 @@ type Resumption struct {
 //   - Adopt, Replace or Resume for an operation a dead run left (its lease expired or its
 //     process is gone), with a Warning that says what was found.
 //
+// Engine.Preflight (at plan) asks too, and also for an instance in StateError: there Foreign
+// means "nothing of ours", and Rescue goes ahead as usual.
+//
 // The backend's Rescue and Unrescue must still check the lease themselves right before they
 // change anything (the verdict may be stale by then) and refuse a live lease of another run
 // with an *InProgressError.
@@ -138,4 +141,47 @@ func article(op string) string {
 		return "n"
 	}
 	return ""
+}
+
+// Preflight tells, before any change (at plan), what Rescue will find on req.InstanceID: the
+// InProgressError or AlreadyRescuedError that Rescue would return, or a warning when Rescue
+// will finish, take over or replace an operation a dead run left. It returns neither when the
+// instance is not in rescue or cannot be read (Validate and Rescue report that). It changes
+// nothing.
+func (e *Engine) Preflight(ctx context.Context, req Request) (string, error) {
+	cur, err := e.Backend.Get(ctx, req.InstanceID)
+	if err != nil {
+		return "", nil //nolint:nilerr // reported by Validate or at apply
+	}
+	if cur.InProgress != nil {
+		return "", cur.InProgress
+	}
+	inRescue := cur.State == StateRescued || cur.State == StateRescuing
+	if !inRescue && cur.State != StateError {
+		return "", nil
+	}
+	already := &AlreadyRescuedError{InstanceID: req.InstanceID, Status: cur.Status}
+	r, ok := e.Backend.(Recoverer)
+	if !ok {
+		if inRescue {
+			return "", already
+		}
+		return "", nil
+	}
+	v, err := r.Recover(ctx, req, cur)
+	if err != nil {
+		return "", err
+	}
+	if v.Action == Foreign {
+		if inRescue {
+			return "", already
+		}
+		// An instance in error that no dead run of ours left: Rescue goes ahead as usual.
+		return "", nil
+	}
+	w := fmt.Sprintf("Instance %s is %s: a run of this provider that did not finish left its rescue or unrescue there. Apply takes that rescue over when it is complete and what the configuration asks for, else rolls it back (or replaces it) and rescues anew.", req.InstanceID, statusText(cur))
+	if v.Warning != "" {
+		w += " " + v.Warning
+	}
+	return w, nil
 }

@@ -96,3 +96,46 @@ func TestInProgressIsLeftAlone(t *testing.T) {
 		}
 	}
 }
+
+// Preflight says at plan what Rescue will meet, without any change.
+func TestPreflight(t *testing.T) {
+	ip := &rescue.InProgressError{Op: "rescue", InstanceID: "i1"}
+	for _, c := range []struct {
+		name    string
+		inst    rescue.Instance
+		verdict rescue.Resumption
+		recover bool
+		warn    bool
+		err     func(error) bool
+	}{
+		{name: "active", inst: st(rescue.StateActive), recover: true},
+		{name: "in progress", inst: rescue.Instance{State: rescue.StateRescuing, InProgress: ip}, recover: true,
+			err: func(err error) bool { return errors.Is(err, ip) }},
+		{name: "foreign", inst: st(rescue.StateRescued), recover: true, verdict: rescue.Resumption{Action: rescue.Foreign},
+			err: func(err error) bool { var a *rescue.AlreadyRescuedError; return errors.As(err, &a) }},
+		{name: "no recoverer", inst: st(rescue.StateRescued),
+			err: func(err error) bool { var a *rescue.AlreadyRescuedError; return errors.As(err, &a) }},
+		{name: "dead run", inst: st(rescue.StateRescued), recover: true, verdict: rescue.Resumption{Action: rescue.Resume}, warn: true},
+		{name: "dead run, incomplete", inst: st(rescue.StateError), recover: true, verdict: rescue.Resumption{Action: rescue.Resume}, warn: true},
+		{name: "error, not ours", inst: st(rescue.StateError), recover: true, verdict: rescue.Resumption{Action: rescue.Foreign}},
+		{name: "error, no recoverer", inst: st(rescue.StateError)},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			f := &fakeBackend{states: []rescue.Instance{c.inst}}
+			var b rescue.Backend = f
+			if c.recover {
+				b = &recoveringBackend{fakeBackend: f, verdict: c.verdict}
+			}
+			w, err := fastEngine(b).Preflight(context.Background(), rescue.Request{InstanceID: "i1"})
+			if (c.err == nil) != (err == nil) || (err != nil && !c.err(err)) {
+				t.Fatalf("Preflight: %v", err)
+			}
+			if (w != "") != c.warn {
+				t.Errorf("warning %q, want one: %v", w, c.warn)
+			}
+			if f.rescued+f.unrescued != 0 {
+				t.Errorf("Preflight changed something")
+			}
+		})
+	}
+}
