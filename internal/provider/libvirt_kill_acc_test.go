@@ -234,6 +234,23 @@ func TestAccLibvirtQEMU_killProvider(t *testing.T) {
 			if err := checkRescued(s, name, orig, rescueExpect{device: "disk", bus: "virtio"}); err != nil {
 				t.Fatal(err)
 			}
+			if c.name == "acc-kill-shutdown" {
+				// Destroy, killed while the unrescue shuts the rescue guest down or restores the
+				// original (the machine decides which): 1 s after the
+				// unrescue took the journal (its settle delay is 0.5 s, the guest ignores ACPI
+				// and is forced off after 2 s).
+				var took time.Time
+				killWhen(t, w.Start("destroy", "-auto-approve"), "during destroy while the rescue guest shuts down", false, func() (bool, error) {
+					if took.IsZero() {
+						if ok, err := journalOwnedBy(s, name, "unrescue"); err != nil || !ok {
+							return false, err
+						}
+						took = time.Now()
+					}
+					return time.Since(took) > time.Second, nil
+				})
+				deadLeft(t, s, name)
+			}
 			destroyConverges(t, w)
 			if err := watch.next(libvirtd.BootRoot); err != nil {
 				t.Fatal(err)
