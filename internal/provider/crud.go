@@ -47,12 +47,19 @@ func strOrNull(s string) types.String {
 
 // logCtx masks the rescue password in every log line of this operation.
 func logCtx(ctx context.Context, m *instanceModel) context.Context {
-	ctx = tflog.MaskFieldValuesWithFieldKeys(ctx, "admin_pass", "password", "token")
-	if p := known(m.AdminPass); p != "" {
-		ctx = tflog.MaskMessageStrings(ctx, p)
-		ctx = tflog.MaskAllFieldValuesStrings(ctx, p)
-	}
+	ctx = tflog.MaskFieldValuesWithFieldKeys(ctx, "admin_pass", "admin_pass_wo", "password", "token")
+	ctx = maskSecret(ctx, known(m.AdminPass))
+	ctx = maskSecret(ctx, known(m.AdminPassWO))
 	return tflog.SetField(ctx, "instance_id", known(m.InstanceID))
+}
+
+// maskSecret masks a secret in every message and field of the logs of ctx.
+func maskSecret(ctx context.Context, secret string) context.Context {
+	if secret == "" {
+		return ctx
+	}
+	ctx = tflog.MaskMessageStrings(ctx, secret)
+	return tflog.MaskAllFieldValuesStrings(ctx, secret)
 }
 
 // begin prepares one operation on m: secrets masked in its logs, its context bounded by the
@@ -139,6 +146,10 @@ func (r *instanceResource) ModifyPlan(ctx context.Context, req resource.ModifyPl
 		}
 		plan.Mode = types.StringUnknown()
 	}
+	if !config.AdminPassWO.IsNull() {
+		// The password is write-only: nothing of it is stored, admin_pass stays null.
+		plan.AdminPass = types.StringNull()
+	}
 	p, ok := r.validateOnly(ctx, &plan, config, resp)
 	if !ok {
 		return
@@ -166,7 +177,7 @@ func (r *instanceResource) ModifyPlan(ctx context.Context, req resource.ModifyPl
 
 // validateOnly asks the backend to check the planned rescue, within validateTimeout.
 func (r *instanceResource) validateOnly(ctx context.Context, plan *instanceModel, config instanceModel, resp *resource.ModifyPlanResponse) (rescue.Plan, bool) {
-	ctx = logCtx(ctx, plan)
+	ctx = maskSecret(logCtx(ctx, plan), known(config.AdminPassWO))
 	ctx, cancel := context.WithTimeout(ctx, validateTimeout)
 	defer cancel()
 	eng, err := r.client.Engine(ctx)
@@ -176,6 +187,13 @@ func (r *instanceResource) validateOnly(ctx context.Context, plan *instanceModel
 	}
 	rq := plan.request()
 	rq.ImageUnknown = config.ImageID.IsUnknown()
+	if !config.AdminPassWO.IsNull() {
+		// A password will be given (its value may be unknown yet): the backend checks with one.
+		rq.AdminPass = known(config.AdminPassWO)
+		if rq.AdminPass == "" {
+			rq.AdminPass = "write-only-placeholder"
+		}
+	}
 	p, err := eng.Backend.Validate(ctx, rq)
 	if err != nil {
 		addErr(&resp.Diagnostics, "Invalid rescue", err)
@@ -209,12 +227,19 @@ func (r *instanceResource) preflight(ctx context.Context, plan *instanceModel, r
 func (r *instanceResource) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {
 	var plan instanceModel
 	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
+	// admin_pass_wo is only in the configuration (write-only: never in plan or state).
+	var wo types.String
+	resp.Diagnostics.Append(req.Config.GetAttribute(ctx, path.Root("admin_pass_wo"), &wo)...)
 	ctx, cancel, eng := r.begin(ctx, &plan, plan.Timeouts.Create, &resp.Diagnostics)
 	defer cancel()
 	if eng == nil {
 		return
 	}
 	rq := plan.request()
+	if p := known(wo); p != "" {
+		ctx = maskSecret(ctx, p)
+		rq.AdminPass = p
+	}
 	// Values unknown at plan time are known now: check everything before the first change.
 	p, err := eng.Backend.Validate(ctx, rq)
 	if err != nil {
@@ -238,11 +263,15 @@ func (r *instanceResource) Create(ctx context.Context, req resource.CreateReques
 	if plan.Mode.ValueString() == "" {
 		plan.Mode = types.StringValue(string(rescue.ModeLegacy))
 	}
-	if res.AdminPass != "" {
+	switch {
+	case !wo.IsNull():
+		plan.AdminPass = types.StringNull() // the write-only password is not kept
+	case res.AdminPass != "":
 		plan.AdminPass = types.StringValue(res.AdminPass)
-	} else if plan.AdminPass.IsUnknown() {
+	case plan.AdminPass.IsUnknown():
 		plan.AdminPass = types.StringNull()
 	}
+	plan.AdminPassWO = types.StringNull()
 	if inst != nil && inst.Mode != "" {
 		plan.Mode = types.StringValue(string(inst.Mode))
 	}
