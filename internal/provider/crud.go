@@ -135,6 +135,13 @@ func (r *instanceResource) ModifyPlan(ctx context.Context, req resource.ModifyPl
 		return
 	}
 	if !creating {
+		r.client.seen(known(plan.InstanceID))
+		if st := req.State.Raw; !st.IsNull() {
+			var state instanceModel
+			if d := req.State.Get(ctx, &state); !d.HasError() {
+				r.client.seen(known(state.InstanceID))
+			}
+		}
 		// A new rescue: what the backend computes is computed again.
 		for _, c := range []struct {
 			cfg types.String
@@ -202,10 +209,31 @@ func (r *instanceResource) validateOnly(ctx context.Context, plan *instanceModel
 	return p, true
 }
 
+// inStateFor is how long an instance seen in a resource's state spares it the preflight.
+const inStateFor = 15 * time.Minute
+
+// seen records that an instance is in a resource's state.
+func (c *client) seen(id string) {
+	if id != "" {
+		c.inState.Store(id, time.Now())
+	}
+}
+
+// isInState reports whether an instance was seen in a resource's state lately.
+func (c *client) isInState(id string) bool {
+	v, ok := c.inState.Load(id)
+	return ok && time.Since(v.(time.Time)) < inStateFor
+}
+
 // preflight tells at plan what the rescue will meet on an instance already in rescue without
 // state of it: another live run's operation, or someone else's rescue, is an error now (apply
 // would refuse it before any change); a dead run's operation a warning. false: an error.
 func (r *instanceResource) preflight(ctx context.Context, plan *instanceModel, resp *resource.ModifyPlanResponse) bool {
+	if r.client.isInState(known(plan.InstanceID)) {
+		// The create half of a replacement (or of a tainted resource): the rescue found
+		// there is this resource's own, unrescued first at apply.
+		return true
+	}
 	ctx = logCtx(ctx, plan)
 	ctx, cancel := context.WithTimeout(ctx, validateTimeout)
 	defer cancel()
@@ -314,6 +342,7 @@ func (r *instanceResource) Read(ctx context.Context, req resource.ReadRequest, r
 		addErr(&resp.Diagnostics, "Cannot read the instance", err)
 		return
 	}
+	r.client.seen(id)
 	// A rescue in error is replaced at the next apply (unrescue, then rescue): ModifyPlan reads
 	// this mark from the private state.
 	broken := []byte(nil)
