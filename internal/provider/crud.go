@@ -164,8 +164,8 @@ func (r *instanceResource) ModifyPlan(ctx context.Context, req resource.ModifyPl
 	for _, w := range p.Warnings {
 		resp.Diagnostics.AddWarning("Rescue", w)
 	}
-	if creating && !plan.InstanceID.IsUnknown() && !r.preflight(ctx, &plan, resp) {
-		return
+	if creating && !plan.InstanceID.IsUnknown() {
+		r.preflight(ctx, &plan, resp)
 	}
 	// Everything that decides device and bus is known: show the outcome in the plan.
 	if !plan.InstanceID.IsUnknown() && !config.ImageID.IsUnknown() {
@@ -226,30 +226,32 @@ func (c *client) isInState(id string) bool {
 }
 
 // preflight tells at plan what the rescue will meet on an instance already in rescue without
-// state of it: another live run's operation, or someone else's rescue, is an error now (apply
-// would refuse it before any change); a dead run's operation a warning. false: an error.
-func (r *instanceResource) preflight(ctx context.Context, plan *instanceModel, resp *resource.ModifyPlanResponse) bool {
+// state of it: another live run's operation, someone else's rescue (with the import block), or
+// what a dead run left (taken over or rolled back at apply). These are warnings, not errors:
+// `terraform destroy` plans the configuration in normal mode first, and an error there would
+// block the destroy of everything else; apply refuses before any change.
+func (r *instanceResource) preflight(ctx context.Context, plan *instanceModel, resp *resource.ModifyPlanResponse) {
 	if r.client.isInState(known(plan.InstanceID)) {
 		// The create half of a replacement (or of a tainted resource): the rescue found
 		// there is this resource's own, unrescued first at apply.
-		return true
+		return
 	}
 	ctx = logCtx(ctx, plan)
 	ctx, cancel := context.WithTimeout(ctx, validateTimeout)
 	defer cancel()
 	eng, err := r.client.Engine(ctx)
 	if err != nil {
-		return true // validateOnly reported it
+		return // validateOnly reported it
 	}
 	w, err := eng.Preflight(ctx, plan.request())
 	if err != nil {
-		addErr(&resp.Diagnostics, "Cannot rescue", err)
-		return false
+		title, detail, _ := describe("Apply will refuse this rescue", err)
+		resp.Diagnostics.AddWarning(title, detail+"\n\nApply will refuse this rescue before any change.")
+		return
 	}
 	if w != "" {
 		resp.Diagnostics.AddWarning("Interrupted operation found", w)
 	}
-	return true
 }
 
 func (r *instanceResource) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {

@@ -10,10 +10,11 @@ import (
 	"github.com/rescue-labs/terraform-provider-rescue/internal/rescue/rescuetest"
 )
 
-// An instance already in rescue without state is refused at plan, with a ready-to-paste import
-// block, and nothing is called that changes it; the resource's own rescue is not refused when it
-// is replaced (the create half of a replacement is planned without prior state).
-func TestFast_alreadyInRescueRefusedAtPlan(t *testing.T) {
+// An instance already in rescue without state is refused (a warning at plan, the error at apply
+// before any change), with a ready-to-paste import block; the resource's own rescue is not
+// taken for someone else's when it is replaced (the create half of a replacement is planned
+// without prior state).
+func TestFast_alreadyInRescueRefused(t *testing.T) {
 	t.Parallel()
 	f := rescuetest.New("web", "db")
 	f.Set("web", rescue.StateRescued)
@@ -21,7 +22,6 @@ func TestFast_alreadyInRescueRefusedAtPlan(t *testing.T) {
 		ProtoV6ProviderFactories: fastFactories(t, f),
 		Steps: []resource.TestStep{{
 			Config:      fastConfig(`instance_id = "web"`),
-			PlanOnly:    true,
 			ExpectError: regexp.MustCompile(`(?s)Instance already in rescue.*import \{\s+to = rescue_instance.<name>\s+id = "web"\s+\}`),
 		}, {
 			Config: fastConfig(`instance_id = "db"`, `admin_pass = "one"`),
