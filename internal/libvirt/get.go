@@ -35,11 +35,12 @@ const (
 //     adopts or rolls it back before it starts.
 //
 // Device, Bus, Mode and ImageID come from the journal.
-func (b *Backend) Get(ctx context.Context, instanceID string) (*rescue.Instance, error) {
-	l, err := b.client(ctx)
+func (b *Backend) Get(ctx context.Context, instanceID string) (_ *rescue.Instance, err error) {
+	l, done, err := b.client(ctx)
 	if err != nil {
 		return nil, err
 	}
+	defer func() { err = done(err) }()
 	d, err := lookup(l, instanceID)
 	if err != nil {
 		return nil, err
@@ -95,11 +96,12 @@ var _ rescue.Recoverer = (*Backend)(nil)
 // InProgressError); a rescue handed to Terraform (complete, its lease released) is Foreign;
 // anything a dead run left is for Rescue to adopt or roll back (Resume), which says so in its
 // warnings.
-func (b *Backend) Recover(ctx context.Context, req rescue.Request, _ *rescue.Instance) (rescue.Resumption, error) {
-	l, err := b.client(ctx)
+func (b *Backend) Recover(ctx context.Context, req rescue.Request, _ *rescue.Instance) (_ rescue.Resumption, err error) {
+	l, done, err := b.client(ctx)
 	if err != nil {
 		return rescue.Resumption{}, err
 	}
+	defer func() { err = done(err) }()
 	d, err := lookup(l, req.InstanceID)
 	if err != nil {
 		return rescue.Resumption{}, err

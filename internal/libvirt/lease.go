@@ -231,6 +231,14 @@ func (o *operation) write(j *journal) error {
 	return writeJournal(o.l, o.d, j)
 }
 
+// use makes the operation work on connection l from now on (a rollback runs on a connection
+// of its own).
+func (o *operation) use(l *golibvirt.Libvirt) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.l = l
+}
+
 // locked runs f (a define of the domain) under the operation's lock, so that no renewal
 // writes the journal meanwhile.
 func (o *operation) locked(f func() error) error {

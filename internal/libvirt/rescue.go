@@ -35,10 +35,11 @@ var RescueSteps = []string{stepSecret, stepJournal, stepOverlay, stepConfigDrive
 func (b *Backend) Rescue(ctx context.Context, req rescue.Request) (res rescue.Result, err error) {
 	// At apply every value is known: an empty image_id means the default image.
 	req.ImageUnknown = false
-	l, err := b.client(ctx)
+	l, done, err := b.dedicated(ctx)
 	if err != nil {
 		return rescue.Result{}, err
 	}
+	defer func() { err = done(err) }()
 	d, err := lookup(l, req.InstanceID)
 	if err != nil {
 		return rescue.Result{}, err
@@ -250,7 +251,16 @@ func (b *Backend) rescueSteps(ctx context.Context, o *operation, req rescue.Requ
 		if isCrash(cause) {
 			return rescue.Result{}, cause
 		}
-		rctx := context.WithoutCancel(ctx)
+		// The rollback outlives ctx by b.rollbackGrace at most, on a connection of its own (the
+		// operation's may be the one that failed, or be closed when ctx ends).
+		rctx, stop := b.rollbackContext(ctx)
+		defer stop()
+		l, rdone, err := b.dedicatedRetry(rctx)
+		if err != nil {
+			return rescue.Result{}, fmt.Errorf("%w: %w (and libvirtd could not be reached to roll back: %w; the rescue journal is kept so that an unrescue can restore the original)", rescue.ErrAccepted, cause, err)
+		}
+		defer func() { _ = rdone(nil) }()
+		o.use(l)
 		if !shutdownBegan.IsZero() {
 			// The guest may have got the ACPI press and be on its way down (a cancelled
 			// context, a create timeout shorter than shutdown_timeout): let it finish, forced
@@ -300,6 +310,7 @@ func (b *Backend) rescueSteps(ctx context.Context, o *operation, req rescue.Requ
 		_ = deleteKey(l, secretID)
 		return rescue.Result{}, err
 	}
+	watch := false
 	err := o.locked(func() error {
 		cur, err := l.DomainGetXMLDesc(d, golibvirt.DomainXMLInactive|golibvirt.DomainXMLSecure)
 		if err != nil {
@@ -314,6 +325,8 @@ func (b *Backend) rescueSteps(ctx context.Context, o *operation, req rescue.Requ
 		if j.ConfigDrive != nil {
 			opts.ConfigDrive = &domxml.Source{File: j.ConfigDrive.Path}
 		}
+		opts.RebootTimeout = b.rebootTimeout(cur)
+		watch = opts.RebootTimeout != nil
 		rx, err := domxml.Rescue(cur, opts)
 		if err != nil {
 			return fmt.Errorf("make the rescue definition of domain %s: %w", d.Name, err)
@@ -340,8 +353,8 @@ func (b *Backend) rescueSteps(ctx context.Context, o *operation, req rescue.Requ
 	if err := b.step("rescue", stepShutdown); err != nil {
 		return fail(err)
 	}
-	if err := startDomain(ctx, l, d); err != nil {
-		return fail(&rescue.FailedError{Op: "rescue", InstanceID: req.InstanceID, Reason: "libvirt could not start the rescue definition: " + err.Error()})
+	if err := b.startRescue(ctx, l, d, bootTarget{InstanceID: req.InstanceID, Path: j.Overlay.Path, Device: p.Device, Bus: p.Bus, Image: p.Image.Spec, Watch: watch}); err != nil {
+		return fail(err)
 	}
 	if err := b.step("rescue", stepStart); err != nil {
 		return rescue.Result{}, err

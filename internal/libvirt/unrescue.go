@@ -32,10 +32,11 @@ var UnrescueSteps = []string{stepUnShutdown, stepUnDefine, stepUnStart, stepUnVo
 // it was, and the domain is started. It is idempotent: an unrescue that was itself interrupted
 // is finished by the next one. A domain without a journal is left alone.
 func (b *Backend) Unrescue(ctx context.Context, instanceID string) (err error) {
-	l, err := b.client(ctx)
+	l, done, err := b.dedicated(ctx)
 	if err != nil {
 		return err
 	}
+	defer func() { err = done(err) }()
 	d, err := lookup(l, instanceID)
 	if err != nil {
 		return err

@@ -13,9 +13,6 @@ import (
 	"github.com/rescue-labs/terraform-provider-rescue/internal/rescue"
 )
 
-// validateTimeout bounds the backend checks done while planning.
-const validateTimeout = 2 * time.Minute
-
 // request converts the known values of a model to an engine request; unknown values are empty.
 func (m *instanceModel) request() rescue.Request {
 	r := rescue.Request{
@@ -182,10 +179,11 @@ func (r *instanceResource) ModifyPlan(ctx context.Context, req resource.ModifyPl
 	resp.Diagnostics.Append(resp.Plan.Set(ctx, &plan)...)
 }
 
-// validateOnly asks the backend to check the planned rescue, within validateTimeout.
+// validateOnly asks the backend to check the planned rescue, within the resource's read
+// timeout (a plan reads; connecting included).
 func (r *instanceResource) validateOnly(ctx context.Context, plan *instanceModel, config instanceModel, resp *resource.ModifyPlanResponse) (rescue.Plan, bool) {
 	ctx = maskSecret(logCtx(ctx, plan), known(config.AdminPassWO))
-	ctx, cancel := context.WithTimeout(ctx, validateTimeout)
+	ctx, cancel := context.WithTimeout(ctx, readTimeout(ctx, plan))
 	defer cancel()
 	eng, err := r.client.Engine(ctx)
 	if err != nil {
@@ -237,7 +235,7 @@ func (r *instanceResource) preflight(ctx context.Context, plan *instanceModel, r
 		return
 	}
 	ctx = logCtx(ctx, plan)
-	ctx, cancel := context.WithTimeout(ctx, validateTimeout)
+	ctx, cancel := context.WithTimeout(ctx, readTimeout(ctx, plan))
 	defer cancel()
 	eng, err := r.client.Engine(ctx)
 	if err != nil {
@@ -252,6 +250,16 @@ func (r *instanceResource) preflight(ctx context.Context, plan *instanceModel, r
 	if w != "" {
 		resp.Diagnostics.AddWarning("Interrupted operation found", w)
 	}
+}
+
+// readTimeout is the resource's read timeout: timeouts.read, else the default. An invalid or
+// non-positive value is reported by the configuration's validation and gets the default here.
+func readTimeout(ctx context.Context, m *instanceModel) time.Duration {
+	d, diags := m.Timeouts.Read(ctx, defaultTimeout)
+	if diags.HasError() || d <= 0 {
+		return defaultTimeout
+	}
+	return d
 }
 
 func (r *instanceResource) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {
@@ -313,6 +321,7 @@ func (r *instanceResource) Create(ctx context.Context, req resource.CreateReques
 		}
 	}
 	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
+	resp.Diagnostics.Append(setIdentity(ctx, resp.Identity, rq.InstanceID, eng.Backend)...)
 	if err != nil {
 		// The backend accepted the rescue: keep the resource in state (Terraform taints it) so
 		// that destroy or the next apply unrescues it and the password is not lost.
@@ -381,6 +390,7 @@ func (r *instanceResource) Read(ctx context.Context, req resource.ReadRequest, r
 	fill(&state.Bus, inst.Bus)
 	fill(&state.Mode, string(inst.Mode))
 	resp.Diagnostics.Append(resp.State.Set(ctx, &state)...)
+	resp.Diagnostics.Append(setIdentity(ctx, resp.Identity, id, eng.Backend)...)
 }
 
 func (r *instanceResource) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
@@ -426,15 +436,4 @@ func (r *instanceResource) Delete(ctx context.Context, req resource.DeleteReques
 	default:
 		tflog.Info(ctx, "instance unrescued", map[string]any{"status": statusOf(inst)})
 	}
-}
-
-// addErr turns an engine error into a diagnostic: a short title, the backend's reason in the
-// detail, attached to the attribute at fault where there is one.
-func addErr(diags *diag.Diagnostics, title string, err error) {
-	title, detail, attr := describe(title, err)
-	if attr != "" {
-		diags.AddAttributeError(path.Root(attr), title, detail)
-		return
-	}
-	diags.AddError(title, detail)
 }

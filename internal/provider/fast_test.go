@@ -285,7 +285,7 @@ func TestFast_backendRefusalIsVerbatim(t *testing.T) {
 		ProtoV6ProviderFactories: fastFactories(t, f),
 		Steps: []resource.TestStep{{
 			Config:      fastConfig(`instance_id = "web"`),
-			ExpectError: regexp.MustCompile(`(?s)Rescue failed.*Instance web is locked by its owner`),
+			ExpectError: regexp.MustCompile(`(?s)Refused by the backend.*Instance web is locked by its owner`),
 		}},
 	})
 	if f.State("web") != rescue.StateActive {

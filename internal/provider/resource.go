@@ -170,19 +170,24 @@ func (r *instanceResource) ImportState(ctx context.Context, req resource.ImportS
 		addErr(&resp.Diagnostics, "Cannot import", err)
 		return
 	}
-	inst, err := eng.Read(ctx, req.ID)
+	id := importID(ctx, req, eng.Backend, &resp.Diagnostics)
+	if resp.Diagnostics.HasError() {
+		return
+	}
+	inst, err := eng.Read(ctx, id)
 	if err != nil {
 		addErr(&resp.Diagnostics, "Cannot import", err)
 		return
 	}
 	if inst.State != rescue.StateRescued {
 		resp.Diagnostics.AddError("Instance is not in rescue",
-			"Only an instance in rescue can be imported as rescue_instance; "+req.ID+" is "+statusOf(inst)+
+			"Only an instance in rescue can be imported as rescue_instance; "+id+" is "+statusOf(inst)+
 				". To rescue it, add the resource to the configuration and apply.")
 		return
 	}
-	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("id"), req.ID)...)
-	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("instance_id"), req.ID)...)
+	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("id"), id)...)
+	resp.Diagnostics.Append(resp.State.SetAttribute(ctx, path.Root("instance_id"), id)...)
+	resp.Diagnostics.Append(setIdentity(ctx, resp.Identity, id, eng.Backend)...)
 	resp.Diagnostics.Append(resp.Private.SetKey(ctx, privateImported, []byte(`true`))...)
 }
 
