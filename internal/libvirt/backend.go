@@ -56,6 +56,9 @@ type Backend struct {
 	rescueXML func(string) string
 	// afterPress, when set (tests), runs after each press of the ACPI power button.
 	afterPress func()
+	// leaseRenew, leaseTTL and leaseSettle time the operations' leases (lease.go); zero
+	// values mean the defaults.
+	leaseRenew, leaseTTL, leaseSettle time.Duration
 	// bootWatch bounds the watch of a rescue guest's first boot (bootwatch.go): 0 means
 	// defaultBootWatch, a negative value turns the watch off. bootGrace is how long it goes on
 	// after the first read of the rescue device (0: defaultBootGrace).

@@ -2,6 +2,7 @@ package libvirt_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -12,8 +13,9 @@ import (
 )
 
 // One Backend (one connection) serves many resources at once: different domains are rescued
-// and unrescued concurrently; two rescues of one domain are serialized and the second is a
-// conflict; Get during a rescue says rescuing.
+// and unrescued concurrently; two rescues of one domain are serialized and the second finds the
+// first's rescue, handed to Terraform, already there (AlreadyRescuedError); Get during a
+// rescue says rescuing.
 func TestTestDriverConcurrency(t *testing.T) {
 	td := newTestDriver(t)
 	img := td.volume(t, "rescue-conc.iso", "raw", "")
@@ -77,10 +79,11 @@ func TestTestDriverConcurrency(t *testing.T) {
 	}
 	var ok, conflicts int
 	for range 2 {
+		var already *rescue.AlreadyRescuedError
 		switch err := <-results; {
 		case err == nil:
 			ok++
-		case rescue.IsConflict(err):
+		case errors.As(err, &already):
 			conflicts++
 		default:
 			t.Errorf("Rescue: %v", err)
@@ -97,10 +100,10 @@ func TestTestDriverConcurrency(t *testing.T) {
 	}
 }
 
-// Two processes (two Backends) rescue one domain at once: B rolls back A's rescue, which it
-// takes for an interrupted one, and rescues; A, finding the journal no longer its own before
-// it defines its rescue definition, stops with a conflict and removes only its own volumes.
-// B's rescue stays intact and unrescues to the original.
+// Two runs (two Backends) on one domain: while A rescues it (at each step A's lease is alive),
+// B's rescue and B's unrescue stop before any change with an InProgressError that is not
+// ErrAccepted (so B would keep nothing in state), and B made no volume. A's rescue
+// completes, and its unrescue restores the original.
 func TestTestDriverOverlappingBackends(t *testing.T) {
 	td := newTestDriver(t)
 	img := td.volume(t, "rescue-overlap.iso", "raw", "")
@@ -111,23 +114,42 @@ func TestTestDriverOverlappingBackends(t *testing.T) {
 	a := newBackend(t, td.lv.TestURI)
 	b := newBackend(t, td.lv.TestURI)
 	req := rescue.Request{InstanceID: name, ImageID: img}
-	var bErr error
+	tried := map[string]bool{}
 	rlibvirt.SetAfterStep(a, func(op, step string) error {
-		if op == "rescue" && step == "overlay" {
-			_, _, bErr = rescue.NewEngine(b).Rescue(ctx, req)
+		if op != "rescue" || step == "secret" || step == "rescued" {
+			return nil
+		}
+		tried[step] = true
+		vols := td.volumes(t)
+		for what, err := range map[string]error{
+			"rescue":           func() error { _, _, err := rescue.NewEngine(b).Rescue(ctx, req); return err }(),
+			"backend rescue":   func() error { _, err := b.Rescue(ctx, req); return err }(),
+			"unrescue":         func() error { _, _, err := rescue.NewEngine(b).Unrescue(ctx, name); return err }(),
+			"backend unrescue": b.Unrescue(ctx, name),
+		} {
+			var ip *rescue.InProgressError
+			if !errors.As(err, &ip) || rescue.Accepted(err) || ip.PID == 0 || ip.Operation == "" {
+				t.Errorf("after A's %s: B's %s: %v, want an in-progress error", step, what, err)
+			}
+		}
+		if got := td.volumes(t); len(got) != len(vols) {
+			t.Errorf("after A's %s: B changed the volumes: %v, then %v", step, vols, got)
+		}
+		inst, err := b.Get(ctx, name)
+		if err != nil || inst.InProgress == nil || !inst.State.Transient() {
+			t.Errorf("after A's %s: B's Get: %+v %v, want in progress", step, inst, err)
 		}
 		return nil
 	})
-	_, aErr := a.Rescue(ctx, req)
-	if bErr != nil {
-		t.Fatalf("B's rescue: %v", bErr)
+	if _, err := a.Rescue(ctx, req); err != nil {
+		t.Fatalf("A's rescue: %v", err)
 	}
-	if !rescue.IsConflict(aErr) {
-		t.Fatalf("A's rescue: %T %v, want a conflict", aErr, aErr)
+	if len(tried) < 5 {
+		t.Errorf("B tried only after %v", tried)
 	}
-	inst, err := b.Get(ctx, name)
-	if err != nil || inst.State != rescue.StateRescued {
-		t.Fatalf("Get after the overlap: %+v %v", inst, err)
+	rlibvirt.SetAfterStep(a, nil)
+	if inst, err := b.Get(ctx, name); err != nil || inst.State != rescue.StateRescued || inst.InProgress != nil {
+		t.Fatalf("Get after A's rescue: %+v %v", inst, err)
 	}
 	var rescueVols []string
 	for _, v := range td.volumes(t) {
@@ -136,7 +158,12 @@ func TestTestDriverOverlappingBackends(t *testing.T) {
 		}
 	}
 	if len(rescueVols) != 1 {
-		t.Errorf("rescue volumes %v, want B's overlay only", rescueVols)
+		t.Errorf("rescue volumes %v, want A's overlay only", rescueVols)
+	}
+	// B (no state of it) now finds A's rescue handed over: someone else's, not B's to adopt.
+	var already *rescue.AlreadyRescuedError
+	if _, _, err := rescue.NewEngine(b).Rescue(ctx, req); !errors.As(err, &already) {
+		t.Errorf("B's rescue after A's: %v, want already in rescue", err)
 	}
 	if out, _, err := rescue.NewEngine(a).Unrescue(ctx, name); err != nil || out != rescue.Unrescued {
 		t.Fatalf("Unrescue: %v %v", out, err)

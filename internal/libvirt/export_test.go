@@ -50,6 +50,12 @@ func SetRescueXMLFilter(b *Backend, f func(string) string) { b.rescueXML = f }
 // SetAfterPress makes the Backend call f after each press of the ACPI power button.
 func SetAfterPress(b *Backend, f func()) { b.afterPress = f }
 
+// SetLease sets how often an operation renews its lease, how long a lease lasts, and the
+// settle delay after an operation takes the journal.
+func SetLease(b *Backend, renew, ttl, settle time.Duration) {
+	b.leaseRenew, b.leaseTTL, b.leaseSettle = renew, ttl, settle
+}
+
 // SetBootWatch sets the longest watch of a rescue guest's first boot (negative: off) and how
 // long it goes on after the first read of the rescue device.
 func SetBootWatch(b *Backend, limit, grace time.Duration) { b.bootWatch, b.bootGrace = limit, grace }

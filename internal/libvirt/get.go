@@ -3,6 +3,7 @@ package libvirt
 import (
 	"context"
 	"fmt"
+	"time"
 
 	golibvirt "github.com/digitalocean/go-libvirt"
 
@@ -24,12 +25,14 @@ const (
 
 // Get implements rescue.Backend. A domain without a journal is not in rescue (StateActive or
 // StateStopped). With a journal:
+//   - another live run holds its operation (its lease is alive): StateRescuing or
+//     StateUnrescuing with InProgress set, so that nothing undoes it;
 //   - the running guest was started from the rescue definition, or the journal says rescued and
 //     the shut-off domain still has the rescue definition: StateRescued;
 //   - this Backend is rescuing or unrescuing the domain right now: StateRescuing/StateUnrescuing;
 //   - anything else is a rescue that stopped halfway: StateError with status rescue-incomplete,
-//     so that the engine unrescues it on delete (restoring the original) and a new rescue rolls
-//     it back before it starts.
+//     so that the engine unrescues it on delete (restoring the original) and a new rescue
+//     adopts or rolls it back before it starts.
 //
 // Device, Bus, Mode and ImageID come from the journal.
 func (b *Backend) Get(ctx context.Context, instanceID string) (_ *rescue.Instance, err error) {
@@ -69,13 +72,53 @@ func (b *Backend) Get(ctx context.Context, instanceID string) (_ *rescue.Instanc
 		}
 		return inst, nil
 	}
+	inst.ImageID, inst.Device, inst.Bus, inst.Mode = j.Image, j.Device, j.Bus, rescue.Mode(j.Mode)
+	if alive, _ := leaseAlive(j.Owner, time.Now()); alive {
+		// Another live run's operation: in progress, not incomplete.
+		inst.State, inst.Status = rescue.StateRescuing, "rescuing (another run)"
+		if j.Owner.Kind == "unrescue" {
+			inst.State, inst.Status = rescue.StateUnrescuing, "unrescuing (another run)"
+		}
+		inst.InProgress = inProgressError(instanceID, j)
+		return inst, nil
+	}
 	c, err := b.classify(l, d, j)
 	if err != nil {
 		return nil, notFound(err, instanceID)
 	}
 	inst.State, inst.Status, inst.Fault = c.State, c.Status, c.Fault
-	inst.ImageID, inst.Device, inst.Bus, inst.Mode = j.Image, j.Device, j.Bus, rescue.Mode(j.Mode)
 	return inst, nil
+}
+
+var _ rescue.Recoverer = (*Backend)(nil)
+
+// Recover implements rescue.Recoverer: an operation of a live run is in progress (an
+// InProgressError); a rescue handed to Terraform (complete, its lease released) is Foreign;
+// anything a dead run left is for Rescue to adopt or roll back (Resume), which says so in its
+// warnings.
+func (b *Backend) Recover(ctx context.Context, req rescue.Request, _ *rescue.Instance) (_ rescue.Resumption, err error) {
+	l, done, err := b.client(ctx)
+	if err != nil {
+		return rescue.Resumption{}, err
+	}
+	defer func() { err = done(err) }()
+	d, err := lookup(l, req.InstanceID)
+	if err != nil {
+		return rescue.Resumption{}, err
+	}
+	j, err := readJournal(l, d)
+	if err != nil || j == nil {
+		return rescue.Resumption{Action: rescue.Resume}, notFound(err, req.InstanceID)
+	}
+	if alive, _ := leaseAlive(j.Owner, time.Now()); alive {
+		return rescue.Resumption{}, inProgressError(req.InstanceID, j)
+	}
+	if j.Owner == nil && j.State == stateRescued {
+		if st, err := b.classify(l, d, j); err != nil || st.State == rescue.StateRescued {
+			return rescue.Resumption{Action: rescue.Foreign}, notFound(err, req.InstanceID)
+		}
+	}
+	return rescue.Resumption{Action: rescue.Resume}, nil
 }
 
 // classification is what a journal and the domain say together.
@@ -121,7 +164,7 @@ func (b *Backend) classify(l *golibvirt.Libvirt, d golibvirt.Domain, j *journal)
 		State:  rescue.StateError,
 		Status: StatusIncomplete,
 		Fault: fmt.Sprintf("a rescue of domain %s started at %s stopped halfway (journal state %s, domain %s); "+
-			"the original definition is kept in the journal: unrescue (terraform destroy) restores it, and a new rescue rolls it back first",
+			"the original definition is kept in the journal: unrescue (terraform destroy) restores it, and a new rescue (terraform apply) takes it over when the rescue guest already runs what the configuration asks for, else rolls it back first",
 			d.Name, j.Started, j.State, stateName(state)),
 	}, nil
 }

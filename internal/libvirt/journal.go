@@ -13,8 +13,6 @@ import (
 	golibvirt "github.com/digitalocean/go-libvirt"
 	"github.com/google/uuid"
 	"libvirt.org/go/libvirtxml"
-
-	"github.com/rescue-labs/terraform-provider-rescue/internal/rescue"
 )
 
 // The journal: before anything changes, the original definition and what the rescue is about
@@ -79,8 +77,15 @@ type journal struct {
 	Overlay *journalVolume `xml:"overlay,omitempty"`
 	// ConfigDrive is the config drive volume, when a password was given.
 	ConfigDrive *journalVolume `xml:"config-drive,omitempty"`
+	// Owner is the run whose operation (rescue or unrescue) holds the journal and its lease;
+	// nil once the operation ended (a started rescue is then handed to Terraform).
+	Owner *journalOwner `xml:"owner,omitempty"`
 	// Original is the original inactive, secure domain XML.
 	Original journalOriginal `xml:"original"`
+	// Pass is the admin_pass of the config drive, sealed with the original's key (only when
+	// the original is sealed), so that a later run can tell whether the rescue is the one its
+	// configuration asks for.
+	Pass *journalOriginal `xml:"pass,omitempty"`
 }
 
 // journalVolume names a volume the rescue created.
@@ -132,19 +137,6 @@ func readJournal(l *golibvirt.Libvirt, d golibvirt.Domain) (*journal, error) {
 		return nil, fmt.Errorf("parse rescue journal of domain %s: %w", d.Name, err)
 	}
 	return &j, nil
-}
-
-// stillOurs re-reads the journal and refuses (ConflictError) when it is no longer the one of
-// rescue id: another process rolled this rescue back, or overlaps it.
-func stillOurs(l *golibvirt.Libvirt, d golibvirt.Domain, id string) error {
-	cur, err := readJournal(l, d)
-	if err != nil {
-		return err
-	}
-	if cur == nil || cur.ID != id {
-		return &rescue.ConflictError{Msg: fmt.Sprintf("the rescue journal of domain %s is no longer this rescue's (another process rolled it back or rescues the domain too); this rescue stops", d.Name)}
-	}
-	return nil
 }
 
 // writeJournal stores the journal in the persistent definition.
@@ -278,6 +270,66 @@ func seal(j *journal, original string, key []byte, secret string, dom golibvirt.
 	return nil
 }
 
+// passAAD binds a sealed password to its domain and role.
+func passAAD(dom golibvirt.UUID) []byte { return append(append([]byte{}, dom[:]...), "admin_pass"...) }
+
+// sealPass stores the password in the journal, sealed with key; without a key (no secret
+// driver) it is not stored.
+func sealPass(j *journal, pass string, key []byte, secret string, dom golibvirt.UUID) error {
+	if key == nil || pass == "" {
+		return nil
+	}
+	gcm, err := newGCM(key)
+	if err != nil {
+		return err
+	}
+	nonce := make([]byte, gcm.NonceSize())
+	if _, err := rand.Read(nonce); err != nil {
+		return fmt.Errorf("make nonce: %w", err)
+	}
+	ct := gcm.Seal(nil, nonce, []byte(pass), passAAD(dom))
+	j.Pass = &journalOriginal{Encoding: "aes-256-gcm", Secret: secret,
+		Nonce: base64.StdEncoding.EncodeToString(nonce), Data: base64.StdEncoding.EncodeToString(ct)}
+	return nil
+}
+
+// unsealPass returns the sealed password of the journal; ok is false when it has none.
+func unsealPass(l *golibvirt.Libvirt, j *journal, dom golibvirt.UUID) (string, bool, error) {
+	if j.Pass == nil || j.Pass.Encoding != "aes-256-gcm" {
+		return "", false, nil
+	}
+	pt, err := open(l, j.Pass, passAAD(dom))
+	if err != nil {
+		return "", false, err
+	}
+	return string(pt), true, nil
+}
+
+// open decrypts a sealed value of the journal.
+func open(l *golibvirt.Libvirt, v *journalOriginal, aad []byte) ([]byte, error) {
+	key, err := loadKey(l, v.Secret)
+	if err != nil {
+		return nil, err
+	}
+	gcm, err := newGCM(key)
+	if err != nil {
+		return nil, err
+	}
+	nonce, err := base64.StdEncoding.DecodeString(v.Nonce)
+	if err != nil {
+		return nil, fmt.Errorf("rescue journal: nonce: %w", err)
+	}
+	ct, err := base64.StdEncoding.DecodeString(v.Data)
+	if err != nil {
+		return nil, fmt.Errorf("rescue journal: sealed data: %w", err)
+	}
+	pt, err := gcm.Open(nil, nonce, ct, aad)
+	if err != nil {
+		return nil, fmt.Errorf("rescue journal: decrypt: %w", err)
+	}
+	return pt, nil
+}
+
 // unseal returns the original definition from the journal.
 func unseal(l *golibvirt.Libvirt, j *journal, dom golibvirt.UUID) (string, error) {
 	switch j.Original.Encoding {
@@ -287,25 +339,9 @@ func unseal(l *golibvirt.Libvirt, j *journal, dom golibvirt.UUID) (string, error
 	default:
 		return "", fmt.Errorf("rescue journal: unknown encoding %q of the original definition", j.Original.Encoding)
 	}
-	key, err := loadKey(l, j.Original.Secret)
+	pt, err := open(l, &j.Original, dom[:])
 	if err != nil {
-		return "", err
-	}
-	gcm, err := newGCM(key)
-	if err != nil {
-		return "", err
-	}
-	nonce, err := base64.StdEncoding.DecodeString(j.Original.Nonce)
-	if err != nil {
-		return "", fmt.Errorf("rescue journal: nonce: %w", err)
-	}
-	ct, err := base64.StdEncoding.DecodeString(j.Original.Data)
-	if err != nil {
-		return "", fmt.Errorf("rescue journal: original: %w", err)
-	}
-	pt, err := gcm.Open(nil, nonce, ct, dom[:])
-	if err != nil {
-		return "", fmt.Errorf("rescue journal: decrypt the original definition: %w", err)
+		return "", fmt.Errorf("the original definition: %w", err)
 	}
 	return string(pt), nil
 }

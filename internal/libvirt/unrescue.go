@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"strings"
+	"time"
 
 	golibvirt "github.com/digitalocean/go-libvirt"
 
@@ -52,7 +53,19 @@ func (b *Backend) Unrescue(ctx context.Context, instanceID string) (err error) {
 		// Not in rescue.
 		return nil
 	}
-	if err := b.unrescue(ctx, l, d, j, true); err != nil {
+	// Another live run's rescue or unrescue is never undone.
+	if alive, _ := leaseAlive(j.Owner, time.Now()); alive {
+		return inProgressError(instanceID, j)
+	}
+	o, ctx := b.newOperation(ctx, l, d, "unrescue", "")
+	defer func() { o.end(!isCrash(err)) }()
+	if err := o.take(instanceID, j); err != nil {
+		return err
+	}
+	if err := o.settle(ctx, instanceID); err != nil {
+		return err
+	}
+	if err := b.unrescue(ctx, o, j, true); err != nil {
 		if isCrash(err) {
 			return err
 		}
@@ -71,7 +84,8 @@ func (b *Backend) Unrescue(ctx context.Context, instanceID string) (err error) {
 // reported once the rest is done, naming the files left), the original defined once more
 // exactly (without the journal) and the key removed. A crash at any point leaves a journal
 // that the next unrescue finishes from.
-func (b *Backend) unrescue(ctx context.Context, l *golibvirt.Libvirt, d golibvirt.Domain, j *journal, restart bool) error {
+func (b *Backend) unrescue(ctx context.Context, o *operation, j *journal, restart bool) error {
+	l, d := o.l, o.d
 	original, err := unseal(l, j, d.UUID)
 	if err != nil {
 		return &rescue.FailedError{Op: "unrescue", InstanceID: d.Name, Reason: "cannot read the original definition from the rescue journal: " + err.Error()}
@@ -100,21 +114,28 @@ func (b *Backend) unrescue(ctx context.Context, l *golibvirt.Libvirt, d golibvir
 		}
 		rj := *j
 		rj.State, rj.RanRescue = stateRestoring, ranRescue
-		el, err := journalElement(&rj)
-		if err != nil {
+		// Only a journal that is still this operation's is replaced (another run may have
+		// finished or taken it meanwhile).
+		if err := o.check(d.Name); err != nil {
 			return err
 		}
-		withJournal, err := domxml.AddMetadata(original, el)
+		err = o.locked(func() error {
+			rj.Owner = o.owner()
+			el, err := journalElement(&rj)
+			if err != nil {
+				return err
+			}
+			withJournal, err := domxml.AddMetadata(original, el)
+			if err != nil {
+				return fmt.Errorf("add the rescue journal to the original definition of domain %s: %w", d.Name, err)
+			}
+			if _, err := l.DomainDefineXMLFlags(withJournal, 0); err != nil {
+				return fmt.Errorf("define the original definition of domain %s again: %w", d.Name, err)
+			}
+			return nil
+		})
 		if err != nil {
-			return fmt.Errorf("add the rescue journal to the original definition of domain %s: %w", d.Name, err)
-		}
-		// Only a journal that is still this one's is replaced (another process may have
-		// finished or replaced it meanwhile).
-		if err := stillOurs(l, d, j.ID); err != nil {
 			return err
-		}
-		if _, err := l.DomainDefineXMLFlags(withJournal, 0); err != nil {
-			return fmt.Errorf("define the original definition of domain %s again: %w", d.Name, err)
 		}
 		*j = rj
 	}
@@ -138,6 +159,11 @@ func (b *Backend) unrescue(ctx context.Context, l *golibvirt.Libvirt, d golibvir
 		}
 	}
 	if err := b.step("unrescue", stepUnVolumes); err != nil {
+		return err
+	}
+	// The renewal stops before the journal goes, so that it never writes it back.
+	o.stopRenew()
+	if err := o.check(d.Name); err != nil {
 		return err
 	}
 	if _, err := l.DomainDefineXMLFlags(original, 0); err != nil {

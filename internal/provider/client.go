@@ -42,6 +42,10 @@ type client struct {
 	// authErr is kept once the backend refused the credentials: every further resource of
 	// the run gets it without another login (which could lock the account).
 	authErr error
+	// inState holds when this process last saw an instance in a resource's state (Read, or a
+	// plan that replaces it): the create half of a replacement is planned with no prior
+	// state, and must not take the resource's own rescue for someone else's.
+	inState sync.Map
 }
 
 var (

@@ -132,6 +132,13 @@ func (r *instanceResource) ModifyPlan(ctx context.Context, req resource.ModifyPl
 		return
 	}
 	if !creating {
+		r.client.seen(known(plan.InstanceID))
+		if st := req.State.Raw; !st.IsNull() {
+			var state instanceModel
+			if d := req.State.Get(ctx, &state); !d.HasError() {
+				r.client.seen(known(state.InstanceID))
+			}
+		}
 		// A new rescue: what the backend computes is computed again.
 		for _, c := range []struct {
 			cfg types.String
@@ -153,6 +160,9 @@ func (r *instanceResource) ModifyPlan(ctx context.Context, req resource.ModifyPl
 	}
 	for _, w := range p.Warnings {
 		resp.Diagnostics.AddWarning("Rescue", w)
+	}
+	if creating && !plan.InstanceID.IsUnknown() {
+		r.preflight(ctx, &plan, resp)
 	}
 	// Everything that decides device and bus is known: show the outcome in the plan.
 	if !plan.InstanceID.IsUnknown() && !config.ImageID.IsUnknown() {
@@ -197,6 +207,51 @@ func (r *instanceResource) validateOnly(ctx context.Context, plan *instanceModel
 	return p, true
 }
 
+// inStateFor is how long an instance seen in a resource's state spares it the preflight.
+const inStateFor = 15 * time.Minute
+
+// seen records that an instance is in a resource's state.
+func (c *client) seen(id string) {
+	if id != "" {
+		c.inState.Store(id, time.Now())
+	}
+}
+
+// isInState reports whether an instance was seen in a resource's state lately.
+func (c *client) isInState(id string) bool {
+	v, ok := c.inState.Load(id)
+	return ok && time.Since(v.(time.Time)) < inStateFor
+}
+
+// preflight tells at plan what the rescue will meet on an instance already in rescue without
+// state of it: another live run's operation, someone else's rescue (with the import block), or
+// what a dead run left (taken over or rolled back at apply). These are warnings, not errors:
+// `terraform destroy` plans the configuration in normal mode first, and an error there would
+// block the destroy of everything else; apply refuses before any change.
+func (r *instanceResource) preflight(ctx context.Context, plan *instanceModel, resp *resource.ModifyPlanResponse) {
+	if r.client.isInState(known(plan.InstanceID)) {
+		// The create half of a replacement (or of a tainted resource): the rescue found
+		// there is this resource's own, unrescued first at apply.
+		return
+	}
+	ctx = logCtx(ctx, plan)
+	ctx, cancel := context.WithTimeout(ctx, readTimeout(ctx, plan))
+	defer cancel()
+	eng, err := r.client.Engine(ctx)
+	if err != nil {
+		return // validateOnly reported it
+	}
+	w, err := eng.Preflight(ctx, plan.request())
+	if err != nil {
+		title, detail, _ := describe("Apply will refuse this rescue", err)
+		resp.Diagnostics.AddWarning(title, detail+"\n\nApply will refuse this rescue before any change.")
+		return
+	}
+	if w != "" {
+		resp.Diagnostics.AddWarning("Interrupted operation found", w)
+	}
+}
+
 // readTimeout is the resource's read timeout: timeouts.read, else the default. An invalid or
 // non-positive value is reported by the configuration's validation and gets the default here.
 func readTimeout(ctx context.Context, m *instanceModel) time.Duration {
@@ -232,6 +287,9 @@ func (r *instanceResource) Create(ctx context.Context, req resource.CreateReques
 	rq.Device, rq.Bus = p.Device, p.Bus
 	tflog.Info(ctx, "rescuing instance", map[string]any{"image_id": rq.ImageID, "device": rq.Device, "bus": rq.Bus, "mode": string(p.Mode)})
 	res, inst, err := eng.Rescue(ctx, rq)
+	for _, w := range res.Warnings {
+		resp.Diagnostics.AddWarning("Interrupted operation recovered", w)
+	}
 	if err != nil && !rescue.Accepted(err) {
 		addErr(&resp.Diagnostics, "Rescue failed", err)
 		return
@@ -298,6 +356,7 @@ func (r *instanceResource) Read(ctx context.Context, req resource.ReadRequest, r
 		addErr(&resp.Diagnostics, "Cannot read the instance", err)
 		return
 	}
+	r.client.seen(id)
 	// A rescue in error is replaced at the next apply (unrescue, then rescue): ModifyPlan reads
 	// this mark from the private state.
 	broken := []byte(nil)
