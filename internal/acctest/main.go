@@ -6,6 +6,8 @@ import (
 	"os"
 	"sync"
 	"testing"
+
+	"github.com/rescue-labs/terraform-provider-rescue/internal/acctest/tfcli"
 )
 
 var (
@@ -35,3 +37,6 @@ func RunMain(m *testing.M) int {
 
 // TerraformPath returns the Terraform CLI the tests use (TF_ACC_TERRAFORM_PATH, else PATH).
 func TerraformPath() string { return os.Getenv("TF_ACC_TERRAFORM_PATH") }
+
+// The provider binary that tfcli builds is removed with the rest.
+func init() { AtExit(tfcli.Cleanup) }
