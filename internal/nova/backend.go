@@ -45,6 +45,9 @@ type Backend struct {
 	// confirmWindow and confirmEvery pace the reads after an ambiguous rescue POST
 	// (rescueConfirmWindow, rescueConfirmEvery; shorter in tests).
 	confirmWindow, confirmEvery time.Duration
+
+	// own keeps the local records of operations in flight (ownership.go).
+	own ownership
 }
 
 var _ rescue.Backend = (*Backend)(nil)
@@ -310,10 +313,17 @@ func (b *Backend) Rescue(ctx context.Context, req rescue.Request) (rescue.Result
 			return rescue.Result{}, err
 		}
 	}
-	got, err := servers.Rescue(ctx, c, req.InstanceID, servers.RescueOpts{
+	// The record of this rescue, held until the operation's context ends (ownership.go).
+	rec, err := b.acquire(ctx, "rescue", req.InstanceID)
+	if err != nil {
+		return rescue.Result{}, err
+	}
+	r := servers.Rescue(ctx, c, req.InstanceID, servers.RescueOpts{
 		AdminPass: pass, RescueImageRef: req.ImageID,
-	}).Extract()
+	})
+	got, err := r.Extract()
 	if err == nil {
+		b.accepted(rec, r.Header)
 		if got != "" {
 			pass = got
 		}
@@ -321,6 +331,7 @@ func (b *Backend) Rescue(ctx context.Context, req rescue.Request) (rescue.Result
 		return rescue.Result{AdminPass: pass}, nil
 	}
 	if !ambiguous(err) {
+		b.refused(rec)
 		return rescue.Result{}, actionError("rescue", req.InstanceID, err, pass)
 	}
 	before := rescue.State("")
@@ -435,6 +446,9 @@ func stateOf(i *rescue.Instance) string {
 func (b *Backend) Unrescue(ctx context.Context, instanceID string) error {
 	c, _, err := b.computeClient(ctx)
 	if err != nil {
+		return err
+	}
+	if _, err := b.acquire(ctx, "unrescue", instanceID); err != nil {
 		return err
 	}
 	err = servers.Unrescue(ctx, c, instanceID).ExtractErr()

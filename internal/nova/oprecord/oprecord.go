@@ -23,6 +23,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -151,8 +152,9 @@ func safeName(id string) string {
 }
 
 // Lock is an exclusive hold on an instance's record file: while it is held, the record is
-// live. Its methods are not safe for concurrent use.
+// live. It is safe for concurrent use.
 type Lock struct {
+	mu   sync.Mutex
 	f    *os.File
 	path string
 	// Prev is the record found when the lock was taken: left by a run that ended (or died),
@@ -242,6 +244,15 @@ func NewOp() string {
 
 // Write replaces the record's content with r (Version, Updated, Host and PID are filled in).
 func (l *Lock) Write(r Record) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.write(r)
+}
+
+func (l *Lock) write(r Record) error {
+	if l.f == nil {
+		return errors.New("operation record already released")
+	}
 	r.Version = Version
 	r.Updated = time.Now().UTC()
 	if r.Host == "" {
@@ -268,38 +279,60 @@ func (l *Lock) Write(r Record) error {
 	return nil
 }
 
-// Current is what this operation wrote last, nil before Write.
-func (l *Lock) Current() *Record { return l.cur }
+// Current is a copy of what this operation wrote last, nil before Write.
+func (l *Lock) Current() *Record {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if l.cur == nil {
+		return nil
+	}
+	r := *l.cur
+	return &r
+}
 
 // Update changes the written record with f and writes it again.
 func (l *Lock) Update(f func(*Record)) error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.update(f)
+}
+
+func (l *Lock) update(f func(*Record)) error {
 	if l.cur == nil {
 		return errors.New("no record written")
 	}
 	r := *l.cur
 	f(&r)
-	return l.Write(r)
+	return l.write(r)
 }
 
 // Release ends the hold: the record stays on disk (marked ended when one was written), so
 // that a later run can still prove the operation was this working directory's. A file that
 // Acquire made and nothing was written to is removed.
 func (l *Lock) Release() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
 	if l.f == nil {
 		return nil
 	}
 	if l.cur == nil && l.Prev == nil {
-		return l.Remove()
+		return l.remove()
 	}
 	var err error
 	if l.cur != nil {
-		err = l.Update(func(r *Record) { r.Phase = PhaseEnded })
+		err = l.update(func(r *Record) { r.Phase = PhaseEnded })
 	}
 	return errors.Join(err, l.close())
 }
 
 // Remove deletes the record file (while it is still held) and ends the hold.
 func (l *Lock) Remove() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.remove()
+}
+
+func (l *Lock) remove() error {
 	if l.f == nil {
 		return nil
 	}
