@@ -17,12 +17,19 @@ func describe(title string, err error) (string, string, string) {
 		fail *rescue.FailedError
 		to   *rescue.TimeoutError
 		ar   *rescue.AlreadyRescuedError
+		ip   *rescue.InProgressError
 	)
 	switch {
+	case errors.As(err, &ip):
+		return "Rescue in progress by another run", ip.Error() + ". That run's work is left alone, and " +
+			"nothing of it is kept in this state. Wait for it to finish (or for its lease to expire if " +
+			"its process died), then apply again.", "instance_id"
 	case errors.As(err, &ar):
 		return "Instance already in rescue", fmt.Sprintf(
-			"Instance %s is already in rescue (%s), but not by this resource. To manage that rescue, import it:\n\n"+
-				"  terraform import <resource address> %s\n\nor unrescue it first.", ar.InstanceID, ar.Status, ar.InstanceID), "instance_id"
+			"Instance %s is already in rescue (%s), but not by this resource. To manage that rescue, import it, "+
+				"for example with this block in the configuration (replace <name> with the resource's name):\n\n"+
+				"  import {\n    to = rescue_instance.<name>\n    id = %q\n  }\n\n"+
+				"or `terraform import rescue_instance.<name> %s`; or unrescue it first.", ar.InstanceID, ar.Status, ar.InstanceID, ar.InstanceID), "instance_id"
 	case errors.As(err, &inv):
 		return title, inv.Msg, inv.Attribute
 	case errors.As(err, &nf):

@@ -50,9 +50,17 @@ func (e *Engine) Rescue(ctx context.Context, req Request) (Result, *Instance, er
 	if err != nil {
 		return Result{}, nil, err
 	}
+	if cur.InProgress != nil {
+		return Result{}, cur, cur.InProgress
+	}
+	var warnings []string
 	switch cur.State {
 	case StateRescued, StateRescuing:
-		return Result{}, cur, &AlreadyRescuedError{InstanceID: req.InstanceID, Status: cur.Status}
+		res, inst, done, err := e.leftover(ctx, req, cur)
+		if done || err != nil {
+			return res, inst, err
+		}
+		warnings = res.Warnings
 	case StateUnrescuing:
 		// Someone else is unrescuing it: let that finish first.
 		if _, err := e.waitUnrescued(ctx, req.InstanceID); err != nil {
@@ -60,28 +68,71 @@ func (e *Engine) Rescue(ctx context.Context, req Request) (Result, *Instance, er
 		}
 	}
 	res, err := e.Backend.Rescue(ctx, req)
+	res.Warnings = append(warnings, res.Warnings...)
 	if err != nil {
 		return res, nil, err
 	}
-	inst, err := e.Poller.Wait(ctx, "rescue", req.InstanceID, e.get(req.InstanceID), func(i *Instance) (bool, error) {
+	inst, err := e.waitRescued(ctx, req.InstanceID)
+	if err != nil {
+		return res, inst, fmt.Errorf("%w: %w", ErrAccepted, err)
+	}
+	return res, inst, nil
+}
+
+// waitRescued waits until the instance is in rescue after an accepted rescue.
+func (e *Engine) waitRescued(ctx context.Context, id string) (*Instance, error) {
+	return e.Poller.Wait(ctx, "rescue", id, e.get(id), func(i *Instance) (bool, error) {
 		switch i.State {
 		case StateRescued:
 			return true, nil
 		case StateError:
-			return false, &FailedError{Op: "rescue", InstanceID: req.InstanceID, Reason: i.Fault}
+			return false, &FailedError{Op: "rescue", InstanceID: id, Reason: i.Fault}
 		case StateRescuing:
 			return false, nil
 		case StateActive, StateStopped:
 			// The backend recorded the rescue in progress before it accepted it, so an
 			// instance out of rescue with no task means the rescue was undone.
-			return false, e.reverted(ctx, "rescue", req.InstanceID, i)
+			return false, e.reverted(ctx, "rescue", id, i)
 		}
 		return false, nil
 	})
-	if err != nil {
-		return res, inst, fmt.Errorf("%w: %w", ErrAccepted, err)
+}
+
+// leftover deals with an instance found in rescue by a rescue request (see Recoverer). done
+// says the outcome is final (adopted, refused); otherwise the caller rescues, with the
+// warnings of res.
+func (e *Engine) leftover(ctx context.Context, req Request, cur *Instance) (Result, *Instance, bool, error) {
+	already := &AlreadyRescuedError{InstanceID: req.InstanceID, Status: cur.Status}
+	r, ok := e.Backend.(Recoverer)
+	if !ok {
+		return Result{}, cur, true, already
 	}
-	return res, inst, nil
+	v, err := r.Recover(ctx, req, cur)
+	if err != nil {
+		return Result{}, cur, true, err
+	}
+	var warnings []string
+	if v.Warning != "" {
+		warnings = []string{v.Warning}
+	}
+	switch v.Action {
+	case Adopt:
+		res := v.Result
+		res.Warnings = append(warnings, res.Warnings...)
+		inst, err := e.waitRescued(ctx, req.InstanceID)
+		if err != nil {
+			return res, inst, true, fmt.Errorf("%w: %w", ErrAccepted, err)
+		}
+		return res, inst, true, nil
+	case Replace:
+		if _, inst, err := e.Unrescue(ctx, req.InstanceID); err != nil {
+			return Result{Warnings: warnings}, inst, true, fmt.Errorf("unrescue the rescue an interrupted run left on %s before rescuing anew: %w", req.InstanceID, err)
+		}
+		return Result{Warnings: warnings}, nil, false, nil
+	case Resume:
+		return Result{Warnings: warnings}, nil, false, nil
+	}
+	return Result{}, cur, true, already
 }
 
 // Unrescue unrescues an instance and waits until it runs from its own disks again. An
@@ -93,6 +144,10 @@ func (e *Engine) Unrescue(ctx context.Context, id string) (Outcome, *Instance, e
 	}
 	if err != nil {
 		return 0, nil, err
+	}
+	if cur.InProgress != nil {
+		// Another live run's operation: never waited out and undone.
+		return 0, cur, cur.InProgress
 	}
 	if cur.State == StateRescuing {
 		if cur, err = e.waitRescueSettled(ctx, id); err != nil {

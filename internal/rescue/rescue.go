@@ -95,12 +95,19 @@ type Instance struct {
 	Device string
 	Bus    string
 	Mode   Mode
+	// InProgress is set when a live run of the provider other than this one is rescuing or
+	// unrescuing the instance (State is then StateRescuing or StateUnrescuing): the engine
+	// neither rescues nor unrescues it and returns this error.
+	InProgress *InProgressError
 }
 
 // Result is what a started rescue returns.
 type Result struct {
 	// AdminPass is the rescue password in effect (the given one, or one the backend made).
 	AdminPass string
+	// Warnings the user should see (e.g. an interrupted operation of a dead run was finished
+	// or rolled back first).
+	Warnings []string
 }
 
 // Backend is one way to rescue instances (Nova API, libvirt host). Implementations must be
