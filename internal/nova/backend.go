@@ -323,7 +323,7 @@ func (b *Backend) Rescue(ctx context.Context, req rescue.Request) (rescue.Result
 	})
 	got, err := r.Extract()
 	if err == nil {
-		b.accepted(rec, r.Header)
+		b.accepted(req.InstanceID, rec, r.Header)
 		if got != "" {
 			pass = got
 		}
@@ -339,7 +339,11 @@ func (b *Backend) Rescue(ctx context.Context, req rescue.Request) (rescue.Result
 		before = info.state
 	}
 	// Nova's error bodies may echo the request: the password never shows.
-	return b.confirmRescue(ctx, req.InstanceID, pass, before, redact(describe(err), pass))
+	res, err := b.confirmRescue(ctx, req.InstanceID, pass, before, redact(describe(err), pass))
+	if err == nil {
+		b.accepted(req.InstanceID, rec, nil)
+	}
+	return res, err
 }
 
 // confirmRescue watches the server after a rescue POST that failed without a clear answer.
@@ -448,17 +452,24 @@ func (b *Backend) Unrescue(ctx context.Context, instanceID string) error {
 	if err != nil {
 		return err
 	}
-	if _, err := b.acquire(ctx, "unrescue", instanceID); err != nil {
+	rec, err := b.acquire(ctx, "unrescue", instanceID)
+	if err != nil {
 		return err
 	}
 	err = servers.Unrescue(ctx, c, instanceID).ExtractErr()
 	if err == nil {
+		b.accepted(instanceID, rec, nil)
 		return nil
 	}
 	if !ambiguous(err) {
+		b.refused(rec)
 		return actionError("unrescue", instanceID, err)
 	}
-	return b.confirm(ctx, "unrescue", instanceID, err)
+	if err := b.confirm(ctx, "unrescue", instanceID, err); err != nil {
+		return err
+	}
+	b.accepted(instanceID, rec, nil)
+	return nil
 }
 
 // Get implements rescue.Backend: GET /servers/{id}, mapped to the engine's states.
@@ -471,7 +482,12 @@ func (b *Backend) Get(ctx context.Context, instanceID string) (*rescue.Instance,
 	if err != nil {
 		return nil, getError(instanceID, err)
 	}
-	return instanceOf(s), nil
+	inst := instanceOf(s)
+	b.observe(instanceID, inst.State)
+	if ip := b.liveOther(instanceID); ip != nil {
+		inst.InProgress = ip
+	}
+	return inst, nil
 }
 
 // instanceOf maps a Nova server to the engine's Instance (pure logic).

@@ -13,6 +13,7 @@ import (
 	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/tokens"
 
 	"github.com/rescue-labs/terraform-provider-rescue/internal/nova/oprecord"
+	"github.com/rescue-labs/terraform-provider-rescue/internal/rescue"
 )
 
 // Ownership of operations on Nova.
@@ -65,6 +66,50 @@ type ownership struct {
 	// held are records an adoption has taken for the unrescue and rescue that replace a lost
 	// rescue: Unrescue uses them, Rescue takes them over.
 	held map[string]*oprecord.Lock
+	// mine counts the records this backend holds per instance: its own reads do not take
+	// them for another run's.
+	mine map[string]int
+	// active are this backend's operations in flight, by instance.
+	active map[string]*activeOp
+}
+
+// hold counts a record held by this backend until release is called.
+func (o *ownership) hold(id string) (release func()) {
+	o.mu.Lock()
+	if o.mine == nil {
+		o.mine = map[string]int{}
+	}
+	o.mine[id]++
+	o.mu.Unlock()
+	var once sync.Once
+	return func() {
+		once.Do(func() {
+			o.mu.Lock()
+			if o.mine[id]--; o.mine[id] <= 0 {
+				delete(o.mine, id)
+			}
+			o.mu.Unlock()
+		})
+	}
+}
+
+// liveOther returns the InProgressError of another live run's operation on the instance, or
+// nil (none, or the record is this backend's own). Get reports it in Instance.InProgress.
+func (b *Backend) liveOther(id string) *rescue.InProgressError {
+	if b.own.store == nil {
+		return nil
+	}
+	b.own.mu.Lock()
+	mine := b.own.mine[id] > 0
+	b.own.mu.Unlock()
+	if mine {
+		return nil
+	}
+	rec, live := b.own.store.Peek(id)
+	if !live {
+		return nil
+	}
+	return inProgressOf(&oprecord.InProgressError{InstanceID: id, Other: rec, Path: b.own.store.Path(id)})
 }
 
 // initOwnership sets where the records are kept, from the environment of the provider process
@@ -133,7 +178,7 @@ func (b *Backend) acquire(ctx context.Context, kind, id string) (*oprecord.Lock,
 	l, err := b.own.store.Acquire(id)
 	var ip *oprecord.InProgressError
 	if errors.As(err, &ip) {
-		return nil, inProgress(ip)
+		return nil, inProgressOf(ip)
 	}
 	if err != nil {
 		b.debug(ctx, "operation record not kept", map[string]any{"instance_id": id, "error": err.Error()})
@@ -151,9 +196,13 @@ func (b *Backend) refused(l *oprecord.Lock) {
 	}
 }
 
-// inProgress is the error for a live record of another run.
-func inProgress(ip *oprecord.InProgressError) error {
-	return fmt.Errorf("%w; it is not touched: wait for that run to end and apply again", ip)
+// inProgressOf is the engine's error for a live record of another run.
+func inProgressOf(ip *oprecord.InProgressError) *rescue.InProgressError {
+	e := &rescue.InProgressError{InstanceID: ip.InstanceID}
+	if o := ip.Other; o != nil {
+		e.Op, e.Since, e.Operation, e.PID, e.Host = o.Kind, o.Started, o.Op, o.PID, o.Host
+	}
+	return e
 }
 
 // begin writes the record of an operation about to send its request and releases it when the
@@ -174,23 +223,70 @@ func (b *Backend) begin(ctx context.Context, l *oprecord.Lock, kind, id string) 
 	if err != nil {
 		b.debug(ctx, "operation record not written", map[string]any{"instance_id": id, "error": err.Error()})
 	}
-	context.AfterFunc(ctx, func() {
-		if kind == "unrescue" {
-			// An unrescue leaves nothing that a later run could need to prove.
-			_ = l.Remove()
-			return
-		}
-		_ = l.Release()
-	})
+	release := b.own.hold(id)
+	op := &activeOp{kind: kind}
+	var once sync.Once
+	op.end = func() {
+		once.Do(func() {
+			b.own.mu.Lock()
+			if b.own.active[id] == op {
+				delete(b.own.active, id)
+			}
+			b.own.mu.Unlock()
+			if kind == "unrescue" {
+				// An unrescue leaves nothing that a later run could need to prove.
+				_ = l.Remove()
+			} else {
+				_ = l.Release()
+			}
+			release()
+		})
+	}
+	b.own.mu.Lock()
+	if b.own.active == nil {
+		b.own.active = map[string]*activeOp{}
+	}
+	b.own.active[id] = op
+	b.own.mu.Unlock()
+	context.AfterFunc(ctx, op.end)
 }
 
-// accepted notes Nova's request id of the accepted action in the record.
-func (b *Backend) accepted(l *oprecord.Lock, h map[string][]string) {
+// activeOp is an operation of this backend whose record it holds, until Nova shows the
+// accepted action over (observe) or the operation's context ends, whichever comes first.
+type activeOp struct {
+	kind     string
+	accepted bool
+	end      func()
+}
+
+// accepted notes in the record that Nova accepted the action, with its request id when the
+// answer carries one (h: the answer's headers; nil after an ambiguous answer).
+func (b *Backend) accepted(id string, l *oprecord.Lock, h map[string][]string) {
 	if l == nil {
 		return
 	}
 	rid := requestID(h)
 	_ = l.Update(func(r *oprecord.Record) { r.RequestID = rid; r.Phase = oprecord.PhaseAccepted })
+	b.own.mu.Lock()
+	if op := b.own.active[id]; op != nil {
+		op.accepted = true
+	}
+	b.own.mu.Unlock()
+}
+
+// observe ends the hold of this backend's accepted operation on the instance once Nova shows
+// it over (settled in a state that is not a rescue or unrescue in progress): from then on
+// the record is evidence for a later proof, not a lease. Get calls it.
+func (b *Backend) observe(id string, s rescue.State) {
+	if s.Transient() || s == rescue.StateOther {
+		return
+	}
+	b.own.mu.Lock()
+	op := b.own.active[id]
+	b.own.mu.Unlock()
+	if op != nil && op.accepted {
+		op.end()
+	}
 }
 
 // requestID is Nova's request id from response headers.
@@ -224,7 +320,7 @@ func (b *Backend) proveLost(ctx context.Context, id string) (proof, error) {
 	l, err := b.own.store.Acquire(id)
 	var ip *oprecord.InProgressError
 	if errors.As(err, &ip) {
-		return proof{}, inProgress(ip)
+		return proof{}, inProgressOf(ip)
 	}
 	if err != nil {
 		return proof{Why: err.Error()}, nil
@@ -240,7 +336,9 @@ func (b *Backend) proveLost(ctx context.Context, id string) (proof, error) {
 	}
 	b.own.held[id] = l
 	b.own.mu.Unlock()
+	release := b.own.hold(id)
 	context.AfterFunc(ctx, func() {
+		defer release()
 		b.own.mu.Lock()
 		if b.own.held[id] == l {
 			delete(b.own.held, id)
@@ -274,6 +372,8 @@ func (b *Backend) recordMatches(rec *oprecord.Record) proof {
 		return proof{Why: fmt.Sprintf("the last record of this working directory is an %s", rec.Kind)}
 	case rec.Endpoint != b.compute.Endpoint:
 		return proof{Why: fmt.Sprintf("the record of this working directory is for another cloud (%s)", rec.Endpoint)}
+	case rec.PID == os.Getpid() && rec.Host == hostname():
+		return proof{Why: "the rescue was made by this provider process, which is alive (another resource of this run?)"}
 	case rec.Workspace != b.own.workspace:
 		return proof{Why: fmt.Sprintf("the record is of workspace %q, not %q", rec.Workspace, b.own.workspace)}
 	case !me.known():
@@ -283,6 +383,11 @@ func (b *Backend) recordMatches(rec *oprecord.Record) proof {
 		return proof{Why: fmt.Sprintf("the record's run used other credentials (user %s, project %s)", rec.UserID, rec.ProjectID)}
 	}
 	return proof{}
+}
+
+func hostname() string {
+	h, _ := os.Hostname()
+	return h
 }
 
 // actions lists the server's actions.
@@ -344,9 +449,40 @@ func judgeActions(rec *oprecord.Record, me identity, acts []instanceactions.Inst
 		rec.Workspace, how)}
 }
 
-// settle is called when Terraform's state holds the instance's rescue: a record of a run that
-// is over is no longer needed for a proof, and is removed.
-func (b *Backend) settle(id string) {
+var _ rescue.Recoverer = (*Backend)(nil)
+
+// Recover implements rescue.Recoverer for an instance in rescue (or rescuing) that a resource
+// without state asks to rescue. A live run's record is an *rescue.InProgressError; a rescue
+// proven to be a dead run's (proveLost) is replaced, because the password Nova got is lost
+// with that run: the engine unrescues it and rescues again with a password that is kept, and
+// the user gets a warning saying why. Anything else is Foreign: the import message.
+func (b *Backend) Recover(ctx context.Context, req rescue.Request, cur *rescue.Instance) (rescue.Resumption, error) {
+	p, err := b.proveLost(ctx, req.InstanceID)
+	if err != nil {
+		return rescue.Resumption{}, err
+	}
+	if !p.Proven {
+		b.debug(ctx, "rescue found is not one a dead run of this provider left", map[string]any{
+			"instance_id": req.InstanceID, "status": cur.Status, "why": p.Why})
+		return rescue.Resumption{Action: rescue.Foreign}, nil
+	}
+	return rescue.Resumption{Action: rescue.Replace, Warning: fmt.Sprintf("Instance %s was %s without state: %s. "+
+		"The rescue password that run used never reached Terraform's state and Nova cannot tell it again, so "+
+		"that rescue is replaced: the instance is unrescued and rescued again, and the new password is kept "+
+		"in state.", req.InstanceID, statusOr(cur), p.Why)}, nil
+}
+
+func statusOr(i *rescue.Instance) string {
+	if i.Status == "RESCUE" {
+		return "in rescue"
+	}
+	return "in a rescue (" + i.Status + ")"
+}
+
+// Settled tells the backend that Terraform's state holds the instance's rescue (the resource's
+// Read found it in rescue): a record of a run that is over is no longer needed for a proof,
+// and is removed. A live record is left alone.
+func (b *Backend) Settled(id string) {
 	if b.own.store == nil {
 		return
 	}

@@ -269,6 +269,9 @@ func (r *instanceResource) Read(ctx context.Context, req resource.ReadRequest, r
 	resp.Diagnostics.Append(resp.Private.SetKey(ctx, privateBroken, broken)...)
 	switch inst.State {
 	case rescue.StateRescued:
+		if s, ok := eng.Backend.(settler); ok {
+			s.Settled(id)
+		}
 	case rescue.StateActive, rescue.StateStopped:
 		tflog.Warn(ctx, "instance is no longer in rescue; removing it from state", map[string]any{"status": statusOf(inst)})
 		resp.State.RemoveResource(ctx)
@@ -297,6 +300,10 @@ func (r *instanceResource) Read(ctx context.Context, req resource.ReadRequest, r
 	fill(&state.Mode, string(inst.Mode))
 	resp.Diagnostics.Append(resp.State.Set(ctx, &state)...)
 }
+
+// settler is implemented by backends that keep local records of their operations (Nova): Read
+// tells them that the state holds the instance's rescue, so its record is no longer needed.
+type settler interface{ Settled(instanceID string) }
 
 func (r *instanceResource) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
 	// Only attributes that need no new rescue change in place (shutdown_timeout, timeouts, and

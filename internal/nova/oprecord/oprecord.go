@@ -8,7 +8,8 @@
 // Terraform, in the Terraform working directory's data directory (see Dir).
 //
 // Liveness is a lease the kernel keeps for the live process: the process that runs the
-// operation holds an exclusive flock(2) on the record file for as long as the operation runs.
+// operation holds an exclusive lock on the record file (an open file description lock on
+// Linux, flock(2) elsewhere) for as long as the operation runs.
 // When the process ends in any way (SIGKILL included) the kernel drops the lock, so a record
 // that can be locked belongs to a dead (or finished) run and a record that cannot is live.
 // There is no pid to be reused and no clock to trust. The record holds no secret.
@@ -233,6 +234,22 @@ func parse(b []byte) *Record {
 		return nil
 	}
 	return &r
+}
+
+// Peek returns the instance's record when a live operation (of another process, or another
+// open of this one) holds it, without taking it: nil when there is none or it is not held.
+func (s *Store) Peek(instanceID string) (*Record, bool) {
+	p := s.Path(instanceID)
+	f, err := os.OpenFile(p, os.O_RDWR, 0)
+	if err != nil {
+		return nil, false
+	}
+	defer f.Close()
+	held, err := lockedByOther(f)
+	if err != nil || !held {
+		return nil, false
+	}
+	return readLive(p), true
 }
 
 // NewOp returns a random operation id.

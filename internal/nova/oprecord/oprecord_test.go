@@ -68,11 +68,17 @@ func TestAcquireWriteRelease(t *testing.T) {
 	if err != nil || st.Mode().Perm() != 0o600 {
 		t.Fatalf("record mode: %v %v", st, err)
 	}
+	if r, live := s.Peek("srv-1"); !live || r == nil || r.Op != "op1" {
+		t.Fatalf("peek of a held record: %+v %v", r, live)
+	}
 	if err := l.Update(func(r *Record) { r.RequestID = "req-1"; r.Phase = PhaseAccepted }); err != nil {
 		t.Fatal(err)
 	}
 	if err := l.Release(); err != nil {
 		t.Fatal(err)
+	}
+	if r, live := s.Peek("srv-1"); live || r != nil {
+		t.Fatalf("peek of a released record: %+v %v", r, live)
 	}
 	l2, err := s.Acquire("srv-1")
 	if err != nil {
@@ -146,11 +152,17 @@ func TestSIGKILLReleasesTheLease(t *testing.T) {
 	if !errors.As(err, &ip) || ip.Other == nil || ip.Other.PID != cmd.Process.Pid {
 		t.Fatalf("live holder: %v", err)
 	}
+	if r, live := s.Peek("srv-k"); !live || r == nil || r.Op != "killed" {
+		t.Fatalf("peek of the live holder's record: %+v %v", r, live)
+	}
 	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
 	<-done
 	done <- nil
+	if _, live := s.Peek("srv-k"); live {
+		t.Fatal("record still live after SIGKILL of its holder")
+	}
 	l, err := s.Acquire("srv-k")
 	if err != nil {
 		t.Fatalf("after SIGKILL: %v", err)
