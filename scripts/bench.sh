@@ -10,4 +10,4 @@ repo=$(cd "$(dirname "$0")/.." && pwd)
 cd "$repo"
 /usr/bin/python3 -c 'import nova, placement, oslotest, wsgi_intercept' 2>/dev/null || {
   echo "bench: real Nova missing: run scripts/install-deps.sh" >&2; exit 1; }
-exec go test ./internal/acctest/bench -run '^$' -bench BenchmarkRescueWaiters -benchtime 1x -count 1 -timeout 20m
+cd internal/acctest/bench && exec go test . -run '^$' -bench BenchmarkRescueWaiters -benchtime 1x -count 1 -timeout 20m

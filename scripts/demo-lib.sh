@@ -1,3 +1,4 @@
+# shellcheck shell=bash
 # Shared by the demo scripts (sourced): Terraform set up to use bin/terraform-provider-rescue.
 
 # use_local_provider WORKDIR REPO: a CLI config whose dev_overrides point at REPO/bin (nothing is

@@ -23,7 +23,7 @@ die() { echo "demo: $*" >&2; exit 1; }
 
 [ "$(id -u)" = 0 ] || die "needs root (the private libvirtd runs in its own mount namespace)"
 [ -x "$provider_bin" ] || die "$provider_bin missing: run make build (make demo does)"
-[ -n "$terraform" ] && [ -x "$terraform" ] || die "terraform not found: run scripts/install-deps.sh"
+if [ -z "$terraform" ] || [ ! -x "$terraform" ]; then die "terraform not found: run scripts/install-deps.sh"; fi
 command -v virsh >/dev/null || die "virsh missing: run scripts/install-deps.sh"
 
 work=$(mktemp -d /tmp/rescue-demo.XXXXXX)

@@ -19,7 +19,7 @@ say() { printf '\n\033[1m==> %s\033[0m\n' "$*"; }
 die() { echo "demo-openstack: $*" >&2; exit 1; }
 
 [ -x "$provider_bin" ] || die "$provider_bin missing: run make build (make demo-openstack does)"
-[ -n "$terraform" ] && [ -x "$terraform" ] || die "terraform not found: run scripts/install-deps.sh"
+if [ -z "$terraform" ] || [ ! -x "$terraform" ]; then die "terraform not found: run scripts/install-deps.sh"; fi
 
 work=$(mktemp -d /tmp/rescue-demo-openstack.XXXXXX)
 up=$work/novasim-up

@@ -10,6 +10,8 @@ pkgs=(
   # private libvirtd with QEMU (TCG), images
   libvirt-daemon libvirt-daemon-driver-qemu qemu-system-x86 qemu-utils libvirt-clients
   genisoimage xorriso tini binutils
+  # make lint
+  shellcheck
 )
 missing=()
 for p in "${pkgs[@]}"; do

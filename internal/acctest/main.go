@@ -3,7 +3,6 @@
 package acctest
 
 import (
-	"os"
 	"sync"
 	"testing"
 
@@ -46,9 +45,6 @@ func RunMain(m *testing.M) int {
 	cleanups = nil
 	return code
 }
-
-// TerraformPath returns the Terraform CLI the tests use (TF_ACC_TERRAFORM_PATH, else PATH).
-func TerraformPath() string { return os.Getenv("TF_ACC_TERRAFORM_PATH") }
 
 // The provider binary that tfcli builds is removed with the rest.
 func init() { AtExit(tfcli.Cleanup) }

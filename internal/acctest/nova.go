@@ -12,6 +12,8 @@ import (
 	"github.com/gophercloud/gophercloud/v2"
 	"github.com/gophercloud/gophercloud/v2/openstack/compute/v2/servers"
 	"github.com/gophercloud/gophercloud/v2/openstack/image/v2/images"
+
+	"github.com/rescue-labs/terraform-provider-rescue/internal/acctest/tier"
 )
 
 // Images and volumes the Nova harness provides (Nova's GlanceFixture / CinderFixture, plus
@@ -61,6 +63,7 @@ var (
 // registered with AtExit. A machine without Nova fails the test with NovaInstallHint.
 func StartNovaT(t testing.TB) *Nova {
 	t.Helper()
+	tier.NeedsDaemons(t, "a real Nova")
 	novaOnce.Do(func() { sharedNova, novaErr = startNoAuthNova(NovaOptions{}) })
 	if novaErr != nil {
 		t.Fatalf("start Nova: %v", novaErr)
@@ -72,6 +75,7 @@ func StartNovaT(t testing.TB) *Nova {
 // an "older cloud" without volume-backed rescue.
 func OldNovaT(t testing.TB) *Nova {
 	t.Helper()
+	tier.NeedsDaemons(t, "a real Nova")
 	oldNovaOnce.Do(func() { oldNova, oldNovaErr = startNoAuthNova(NovaOptions{MaxMicroversion: "2.86"}) })
 	if oldNovaErr != nil {
 		t.Fatalf("start old Nova: %v", oldNovaErr)
@@ -436,9 +440,4 @@ func (n *Nova) CountAction(t testing.TB, id, action string) int {
 		}
 	}
 	return c
-}
-
-// IsNotFound reports whether err is an HTTP 404 from the harness client.
-func IsNotFound(err error) bool {
-	return gophercloud.ResponseCodeIs(err, http.StatusNotFound)
 }

@@ -21,6 +21,8 @@ import (
 	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/roles"
 	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/services"
 	"github.com/gophercloud/gophercloud/v2/openstack/identity/v3/users"
+
+	"github.com/rescue-labs/terraform-provider-rescue/internal/acctest/tier"
 )
 
 // KeystoneInstallHint is the message of a test that needs Keystone on a machine without it.
@@ -70,6 +72,7 @@ var (
 // --auth keystone whose compute and image endpoints are in Keystone's catalog.
 func Keystone(t testing.TB) *KeystoneEnv {
 	t.Helper()
+	tier.NeedsDaemons(t, "a real Keystone and Nova")
 	keystoneOnce.Do(func() { keystoneEnv, keystoneErr = startKeystoneEnv() })
 	if keystoneErr != nil {
 		t.Fatalf("start Keystone + Nova: %v", keystoneErr)

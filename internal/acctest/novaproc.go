@@ -234,12 +234,6 @@ func (p *NovaProcess) tail(n int) string {
 	return lastLines(string(b), n)
 }
 
-// LogTail returns the last n lines of Nova's log, for failure messages.
-func (p *NovaProcess) LogTail(n int) string {
-	b, _ := os.ReadFile(p.LogFile)
-	return lastLines(string(b), n)
-}
-
 func lastLines(s string, n int) string {
 	lines := strings.Split(strings.TrimRight(s, "\n"), "\n")
 	if len(lines) > n {

@@ -69,12 +69,6 @@ func New(ctx context.Context, cfg Config) (*Backend, error) {
 	return b, nil
 }
 
-// Name implements rescue.Backend.
-func (b *Backend) Name() string { return "libvirt" }
-
-// URI returns the connection URI in use, without its password.
-func (b *Backend) URI() string { return b.target.Display }
-
 // Close closes the connection to libvirtd.
 func (b *Backend) Close() error {
 	b.mu.Lock()

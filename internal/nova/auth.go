@@ -19,7 +19,8 @@ import (
 	"gopkg.in/yaml.v2"
 )
 
-// userAgent is put in front of gophercloud's User-Agent.
+// userAgent is put in front of gophercloud's User-Agent when the caller gives none (the provider
+// gives terraform-provider-rescue/<version>).
 const userAgent = "terraform-provider-rescue"
 
 // New connects to the cloud described by cfg (with OS_* variables and clouds.yaml for what
@@ -148,11 +149,11 @@ func imageEndpoint(b *Backend) string {
 	return b.image.ResourceBaseURL()
 }
 
-func addUserAgent(pc *gophercloud.ProviderClient, extra string) {
-	if extra != "" {
-		pc.UserAgent.Prepend(extra)
+func addUserAgent(pc *gophercloud.ProviderClient, ua string) {
+	if ua == "" {
+		ua = userAgent
 	}
-	pc.UserAgent.Prepend(userAgent)
+	pc.UserAgent.Prepend(ua)
 }
 
 // computeURL normalises a compute endpoint override: trailing slash, and /v2.1/ when the

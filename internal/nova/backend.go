@@ -53,9 +53,6 @@ type Backend struct {
 var _ rescue.Backend = (*Backend)(nil)
 var _ rescue.Closer = (*Backend)(nil)
 
-// Name implements rescue.Backend.
-func (b *Backend) Name() string { return "openstack" }
-
 // Close releases idle connections.
 func (b *Backend) Close() error {
 	if b.transport != nil {

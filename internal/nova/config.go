@@ -49,7 +49,8 @@ type Config struct {
 	// MaxRetries bounds the retries of a request: GETs on 429/502/503/504 and transient
 	// transport errors, the rescue/unrescue POSTs on 429 only; nil means the default.
 	MaxRetries *int
-	// UserAgent is added in front of gophercloud's User-Agent.
+	// UserAgent is put in front of gophercloud's User-Agent (the provider sets
+	// terraform-provider-rescue/<version>); empty means "terraform-provider-rescue".
 	UserAgent string
 	// Logger, when set, receives debug events (retries, negotiated microversion, endpoints).
 	// Secrets never appear in its messages or fields.

@@ -268,10 +268,18 @@ func TestNewWithoutKeystone(t *testing.T) {
 		t.Fatal(err)
 	}
 	if b.compute.Endpoint != "http://127.0.0.1:1/v2.1/" || b.image.ResourceBaseURL() != "http://127.0.0.1:2/v2/" ||
-		b.provider.Token() != "admin:admin" || b.Name() != "openstack" {
+		b.provider.Token() != "admin:admin" {
 		t.Fatalf("backend %+v", b)
 	}
 	if ua := b.provider.UserAgent.Join(); !strings.HasPrefix(ua, userAgent) {
+		t.Fatalf("user agent %q", ua)
+	}
+	b, err = New(context.Background(), Config{Token: "t", UserAgent: "terraform-provider-rescue/1.2.3",
+		EndpointOverrides: map[string]string{"compute": "http://127.0.0.1:1", "image": "http://127.0.0.1:2"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ua := b.provider.UserAgent.Join(); !strings.HasPrefix(ua, "terraform-provider-rescue/1.2.3 gophercloud/") {
 		t.Fatalf("user agent %q", ua)
 	}
 	b, err = New(context.Background(), Config{Token: "t", EndpointOverrides: map[string]string{"compute": "http://127.0.0.1:1"}})

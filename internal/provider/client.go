@@ -32,6 +32,8 @@ type client struct {
 	kind    string
 	unknown bool
 	open    func(ctx context.Context) (rescue.Backend, error)
+	// nova is the Nova configuration the backend is opened with (nil for libvirt).
+	nova *nova.Config
 
 	mu      sync.Mutex
 	backend rescue.Backend
@@ -125,15 +127,13 @@ func CloseAll() error {
 	return errors.Join(errs...)
 }
 
-func newClient(cfg providerModel, getenv func(string) string) (*client, diag.Diagnostics) {
+func newClient(cfg providerModel, getenv func(string) string, version string) (*client, diag.Diagnostics) {
 	var diags diag.Diagnostics
 	switch {
 	case cfg.OpenStack != nil:
 		nc, unknown, d := novaConfig(cfg.OpenStack)
 		diags.Append(d...)
-		return &client{kind: kindOpenStack, unknown: unknown, open: func(ctx context.Context) (rescue.Backend, error) {
-			return nova.New(ctx, nc)
-		}}, diags
+		return novaClient(nc, unknown, version), diags
 	case cfg.Libvirt != nil:
 		lc := libvirt.Config{URI: cfg.Libvirt.URI.ValueString()}
 		return &client{kind: kindLibvirt, unknown: cfg.Libvirt.URI.IsUnknown(), open: func(ctx context.Context) (rescue.Backend, error) {
@@ -149,9 +149,7 @@ func newClient(cfg providerModel, getenv func(string) string) (*client, diag.Dia
 				"and libvirt (LIBVIRT_DEFAULT_URI). Add an `openstack { }` or a `libvirt { }` block to the provider.")
 		return nil, diags
 	case osSel:
-		return &client{kind: kindOpenStack, open: func(ctx context.Context) (rescue.Backend, error) {
-			return nova.New(ctx, nova.Config{})
-		}}, diags
+		return novaClient(nova.Config{}, false, version), diags
 	case lvSel:
 		return &client{kind: kindLibvirt, open: func(ctx context.Context) (rescue.Backend, error) {
 			return libvirt.New(ctx, libvirt.Config{})
@@ -161,6 +159,18 @@ func newClient(cfg providerModel, getenv func(string) string) (*client, diag.Dia
 		"Configure the provider with an `openstack { ... }` block (or set OS_CLOUD or OS_AUTH_URL), or with a "+
 			"`libvirt { uri = \"qemu:///system\" }` block (or set LIBVIRT_DEFAULT_URI).")
 	return nil, diags
+}
+
+// novaClient is the client of a Nova backend, configured by a block or by the environment alone:
+// either way its requests carry the provider's User-Agent and its events reach the debug log.
+func novaClient(nc nova.Config, unknown bool, version string) *client {
+	nc.UserAgent = "terraform-provider-rescue/" + version
+	nc.Logger = func(ctx context.Context, msg string, fields map[string]any) {
+		tflog.Debug(ctx, msg, fields)
+	}
+	return &client{kind: kindOpenStack, unknown: unknown, nova: &nc, open: func(ctx context.Context) (rescue.Backend, error) {
+		return nova.New(ctx, nc)
+	}}
 }
 
 func novaConfig(m *openstackModel) (nova.Config, bool, diag.Diagnostics) {
@@ -196,9 +206,6 @@ func novaConfig(m *openstackModel) (nova.Config, bool, diag.Diagnostics) {
 		Insecure:                    b(m.Insecure), AllowReauth: b(m.AllowReauth),
 		CACertFile: s(m.CACertFile), Cert: s(m.Cert), Key: s(m.Key),
 		EndpointType: s(m.EndpointType),
-		Logger: func(ctx context.Context, msg string, fields map[string]any) {
-			tflog.Debug(ctx, msg, fields)
-		},
 	}
 	if m.MaxRetries.IsUnknown() {
 		unknown = true

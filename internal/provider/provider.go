@@ -17,6 +17,8 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
 	"github.com/hashicorp/terraform-plugin-framework/types"
 	"github.com/hashicorp/terraform-plugin-log/tflog"
+
+	"github.com/rescue-labs/terraform-provider-rescue/internal/rescue"
 )
 
 var _ provider.Provider = (*rescueProvider)(nil)
@@ -25,11 +27,20 @@ var _ provider.ProviderWithValidateConfig = (*rescueProvider)(nil)
 // rescueProvider is the "rescue" provider.
 type rescueProvider struct {
 	version string
+	// backend, when set, is used instead of the backend the configuration names (the fast
+	// test tier injects a fake, as terraform-provider-time injects its clock).
+	backend func(ctx context.Context) (rescue.Backend, error)
 }
 
 // New returns a constructor of the provider for providerserver.
 func New(version string) func() provider.Provider {
 	return func() provider.Provider { return &rescueProvider{version: version} }
+}
+
+// NewWithBackend returns a constructor of the provider whose resources use the backend that open
+// returns, whatever the configuration says: for the fast test tier.
+func NewWithBackend(version string, open func(ctx context.Context) (rescue.Backend, error)) func() provider.Provider {
+	return func() provider.Provider { return &rescueProvider{version: version, backend: open} }
 }
 
 type providerModel struct {
@@ -175,8 +186,12 @@ func (p *rescueProvider) Configure(ctx context.Context, req provider.ConfigureRe
 	if resp.Diagnostics.HasError() {
 		return
 	}
+	if p.backend != nil {
+		resp.ResourceData = &client{kind: "injected", open: p.backend}
+		return
+	}
 	data, diags := sharedClient(configKey(req.Config.Raw.String(), os.Environ()), func() (*client, diag.Diagnostics) {
-		return newClient(cfg, os.Getenv)
+		return newClient(cfg, os.Getenv, p.version)
 	})
 	resp.Diagnostics.Append(diags...)
 	if resp.Diagnostics.HasError() {

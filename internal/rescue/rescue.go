@@ -113,8 +113,6 @@ type Result struct {
 // Backend is one way to rescue instances (Nova API, libvirt host). Implementations must be
 // safe for concurrent use by many resources of one provider process.
 type Backend interface {
-	// Name is a short label for messages: "openstack" or "libvirt".
-	Name() string
 	// Validate checks a request before any change and resolves device, bus and mode.
 	// Fields the caller does not know yet are empty; it validates what it can.
 	Validate(ctx context.Context, req Request) (Plan, error)

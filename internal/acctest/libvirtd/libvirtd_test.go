@@ -11,6 +11,7 @@ import (
 	libvirt "github.com/digitalocean/go-libvirt"
 
 	"github.com/rescue-labs/terraform-provider-rescue/internal/acctest/libvirtd"
+	"github.com/rescue-labs/terraform-provider-rescue/internal/acctest/tier"
 )
 
 func TestMain(m *testing.M) { os.Exit(libvirtd.RunMain(m)) }
@@ -222,6 +223,7 @@ func TestStorageOverlay(t *testing.T) {
 // A daemon whose owning test binary died is found by Sweep and stopped: its guests are
 // destroyed, libvirtd is stopped and its directories are removed.
 func TestSweepStopsOrphanedDaemon(t *testing.T) {
+	tier.NeedsDaemons(t, "a private libvirtd")
 	d, err := libvirtd.Start(libvirtd.Options{})
 	if err != nil {
 		t.Fatal(err)

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	libvirt "github.com/digitalocean/go-libvirt"
+
+	"github.com/rescue-labs/terraform-provider-rescue/internal/acctest/tier"
 )
 
 // Env is the test binary's shared daemon with test helpers that fail the test on error.
@@ -42,6 +44,7 @@ var (
 // 1-2 s) and builds the test images. A missing component fails the test with InstallHint.
 func Shared(t testing.TB) *Env {
 	t.Helper()
+	tier.NeedsDaemons(t, "a private libvirtd with QEMU")
 	sharedOnce.Do(func() {
 		if m := Missing(); len(m) > 0 {
 			sharedErr = fmt.Errorf("%s (not found: %v)", InstallHint, m)

@@ -232,6 +232,9 @@ func (p *Proc) Wait() Result {
 	}
 	// A provider orphaned by a killed terraform must not outlive the command.
 	p.killGroup()
+	for end := time.Now().Add(10 * time.Second); len(p.ProviderPIDs()) > 0 && time.Now().Before(end); {
+		time.Sleep(20 * time.Millisecond)
+	}
 	return p.res
 }
 
