@@ -3,6 +3,7 @@
 package acctest
 
 import (
+	"os"
 	"sync"
 	"testing"
 
