@@ -32,7 +32,7 @@ func TestJudgeActions(t *testing.T) {
 		{"no request id, same user in time", noRID, []instanceactions.InstanceAction{act("rescue", "req-9", "u", t0.Add(time.Second)), create}, true, "died before Nova's answer"},
 		{"clock skew tolerated", noRID, []instanceactions.InstanceAction{act("rescue", "req-9", "u", t0.Add(-time.Minute)), create}, true, ""},
 		{"other user", noRID, []instanceactions.InstanceAction{act("rescue", "req-9", "v", t0.Add(time.Second)), create}, false, "other credentials"},
-		{"after the timeout", noRID, []instanceactions.InstanceAction{act("rescue", "req-9", "u", t0.Add(20 * time.Minute)), create}, false, "outside the time"},
+		{"after the timeout", noRID, []instanceactions.InstanceAction{act("rescue", "req-9", "u", t0.Add(20*time.Minute)), create}, false, "outside the time"},
 		{"before the record", noRID, []instanceactions.InstanceAction{act("rescue", "req-9", "u", t0.Add(-time.Hour)), create}, false, "outside the time"},
 		{"a later action", withRID, []instanceactions.InstanceAction{act("reboot", "req-3", "u", t0.Add(time.Minute)), act("rescue", "req-1", "u", t0.Add(time.Second))}, false, "newest action on the server is a reboot"},
 		{"newest by start time, not list order", withRID, []instanceactions.InstanceAction{create, act("rescue", "req-1", "u", t0.Add(time.Second))}, true, ""},

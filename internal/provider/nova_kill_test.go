@@ -41,24 +41,51 @@ func taskIs(t *testing.T, n *acctest.Nova, p *tfcli.Proc, id, task string) {
 	}
 }
 
-// TestAccNovaKilledDuringRescueConverges: SIGKILL of the provider while Nova carries out the
-// rescue it accepted leaves the server in RESCUE with no state and its password lost. The next
-// plain apply proves the rescue was this working directory's (its record, Nova's instance
-// action) and replaces it, with a warning: exactly two rescue POSTs in all, and the password in
-// state is the one Nova got last. destroy unrescues.
+// TestAccNovaKilledDuringRescueConverges: SIGKILL of the provider, or of terraform (whose
+// orphaned provider dies at its next write to the closed pipe, or finishes), while Nova carries
+// out the rescue it accepted leaves the server in RESCUE with no state and its password lost.
+// The next plain apply proves the rescue was this working directory's (its record, Nova's
+// instance action) and replaces it, with a warning: exactly two rescue POSTs in all, and the
+// password in state is the one Nova got last. destroy unrescues.
 func TestAccNovaKilledDuringRescueConverges(t *testing.T) {
 	n := acctest.StartNovaT(t)
-	id := n.CreateServer(t, acctest.ServerOpts{Metadata: map[string]string{acctest.MetaRescueDelay: "5"}})
-	w := novaWorkspace(t, n, id)
-
-	p := w.Start("apply", "-auto-approve")
-	taskIs(t, n, p, id, "rescuing")
-	killed := p.KillProvider()
-	r := p.Wait()
-	if r.OK() {
-		t.Fatalf("apply survived the kill of its provider %v:\n%s", killed, r)
+	for _, victim := range []string{"provider", "terraform"} {
+		t.Run(victim, func(t *testing.T) {
+			id := n.CreateServer(t, acctest.ServerOpts{Metadata: map[string]string{acctest.MetaRescueDelay: "5"}})
+			w := novaWorkspace(t, n, id)
+			p := w.Start("apply", "-auto-approve")
+			taskIs(t, n, p, id, "rescuing")
+			if victim == "provider" {
+				p.KillProvider()
+			} else {
+				p.KillTerraform()
+				// What its provider does now is its own business: it is killed with its
+				// process group once Nova has finished (p.Wait).
+				n.WaitStatus(t, id, "RESCUE")
+			}
+			r := p.Wait()
+			if r.OK() {
+				t.Fatalf("apply survived the kill of its %s:\n%s", victim, r)
+			}
+			killedRescueConverges(t, n, w, id)
+		})
 	}
-	if _, ok := w.State()[addr]; ok {
+}
+
+// stateHas reports whether the workspace's state has addr. Terraform killed while it writes
+// terraform.tfstate leaves it empty, which Terraform reads as no state: so does this.
+func stateHas(t *testing.T, w *tfcli.Workspace, addr string) bool {
+	t.Helper()
+	if st, err := os.Stat(filepath.Join(w.Dir, "terraform.tfstate")); err == nil && st.Size() == 0 {
+		return false
+	}
+	_, ok := w.State()[addr]
+	return ok
+}
+
+func killedRescueConverges(t *testing.T, n *acctest.Nova, w *tfcli.Workspace, id string) {
+	t.Helper()
+	if stateHas(t, w, addr) {
 		t.Fatalf("the killed apply left %s in state", addr)
 	}
 	if _, err := os.Stat(recordPath(w, id)); err != nil {
@@ -66,9 +93,13 @@ func TestAccNovaKilledDuringRescueConverges(t *testing.T) {
 	}
 	n.WaitStatus(t, id, "RESCUE") // Nova finishes the rescue the dead run asked for
 
-	r = w.Apply()
+	rec, _ := os.ReadFile(recordPath(w, id))
+	if len(strings.TrimSpace(string(rec))) == 0 {
+		t.Fatal("the killed run's operation record is empty")
+	}
+	r := w.Apply()
 	if !r.OK() {
-		t.Fatalf("apply after the kill:\n%s", r)
+		t.Fatalf("apply after the kill (record %s):\n%s", rec, r)
 	}
 	for _, want := range []string{"Interrupted operation recovered", "started by a run of this working directory that died", "replaced"} {
 		if !strings.Contains(oneLine(r.Output), want) {

@@ -16,6 +16,7 @@
 package oprecord
 
 import (
+	"bytes"
 	"crypto/rand"
 	"encoding/hex"
 	"encoding/json"
@@ -283,8 +284,11 @@ func (l *Lock) write(r Record) error {
 		return err
 	}
 	b = append(b, '\n')
-	if err := l.f.Truncate(0); err != nil {
-		return fmt.Errorf("write the operation record %s: %w", l.path, err)
+	// One write over the old content, padded with spaces to its length and never truncated:
+	// a process killed at any point (for example by SIGPIPE when Terraform died, while another
+	// goroutine writes) leaves the old record or the new one, never an empty or torn file.
+	if st, err := l.f.Stat(); err == nil && st.Size() > int64(len(b)) {
+		b = append(b, bytes.Repeat([]byte{' '}, int(st.Size())-len(b))...)
 	}
 	if _, err := l.f.WriteAt(b, 0); err != nil {
 		return fmt.Errorf("write the operation record %s: %w", l.path, err)

@@ -71,8 +71,15 @@ func TestAcquireWriteRelease(t *testing.T) {
 	if r, live := s.Peek("srv-1"); !live || r == nil || r.Op != "op1" {
 		t.Fatalf("peek of a held record: %+v %v", r, live)
 	}
+	if err := l.Update(func(r *Record) { r.RequestID = strings.Repeat("x", 500) }); err != nil {
+		t.Fatal(err)
+	}
+	// A shorter record over a longer one: never truncated, padded, and still one record.
 	if err := l.Update(func(r *Record) { r.RequestID = "req-1"; r.Phase = PhaseAccepted }); err != nil {
 		t.Fatal(err)
+	}
+	if b, err := os.ReadFile(s.Path("srv-1")); err != nil || parse(b) == nil || parse(b).RequestID != "req-1" {
+		t.Fatalf("record after a shorter write: %q %v", b, err)
 	}
 	if err := l.Release(); err != nil {
 		t.Fatal(err)
