@@ -15,15 +15,30 @@ import (
 // DefaultShutdownTimeout is how long a guest gets to shut down cleanly (Nova's shutdown_timeout).
 const DefaultShutdownTimeout = 60 * time.Second
 
-// Backend rescues libvirt domains. It holds one connection to libvirtd, shared by all
-// resources of a provider instance; it reconnects when the connection was lost (for example
-// after a libvirtd restart). Operations on one domain are serialized; different domains are
-// handled concurrently (go-libvirt's client multiplexes RPCs).
+// Backend rescues libvirt domains. It holds one connection to libvirtd for the reads of all
+// resources of a provider instance, and opens one for each rescue and unrescue (see conn.go);
+// it reconnects when a connection was lost (for example after a libvirtd restart). Every call
+// is bounded by its operation's context. Operations on one domain are serialized; different
+// domains are handled concurrently (go-libvirt's client multiplexes RPCs).
 type Backend struct {
 	target *target
 
-	mu   sync.Mutex
-	conn *golibvirt.Libvirt
+	mu sync.Mutex
+	// conn is the shared connection of the reads; dialing is closed when a connect of it ends.
+	conn    *conn
+	dialing chan struct{}
+	// conns are all open connections (the shared one and those of operations), for Close.
+	conns map[*conn]struct{}
+	// closed: Close was called; no connection is opened any more (a rollback in flight fails
+	// and keeps the journal, as if the process had ended).
+	closed bool
+	// keepaliveInterval and keepaliveTimeout: how often a connection is probed, and how long
+	// an answer may take before the connection is closed as dead.
+	keepaliveInterval time.Duration
+	keepaliveTimeout  time.Duration
+	// cutGrace and rollbackGrace: see defaultCutGrace and defaultRollbackGrace.
+	cutGrace      time.Duration
+	rollbackGrace time.Duration
 	// locks serializes rescue and unrescue per domain UUID.
 	locks map[golibvirt.UUID]*sync.Mutex
 	// inflight says which operation this Backend runs on a domain right now.
@@ -41,6 +56,10 @@ type Backend struct {
 	rescueXML func(string) string
 	// afterPress, when set (tests), runs after each press of the ACPI power button.
 	afterPress func()
+	// bootWatch bounds the watch of a rescue guest's first boot (bootwatch.go): 0 means
+	// defaultBootWatch, a negative value turns the watch off. bootGrace is how long it goes on
+	// after the first read of the rescue device (0: defaultBootGrace).
+	bootWatch, bootGrace time.Duration
 }
 
 var _ rescue.Backend = (*Backend)(nil)
@@ -57,71 +76,38 @@ func New(ctx context.Context, cfg Config) (*Backend, error) {
 		return nil, &rescue.InvalidError{Attribute: "uri", Msg: err.Error()}
 	}
 	b := &Backend{
-		target:       t,
-		locks:        map[golibvirt.UUID]*sync.Mutex{},
-		inflight:     map[golibvirt.UUID]rescue.State{},
-		acpiResend:   5 * time.Second,
-		pollInterval: 200 * time.Millisecond,
+		target:            t,
+		conns:             map[*conn]struct{}{},
+		keepaliveInterval: defaultKeepaliveInterval,
+		keepaliveTimeout:  defaultKeepaliveTimeout,
+		cutGrace:          defaultCutGrace,
+		rollbackGrace:     defaultRollbackGrace,
+		locks:             map[golibvirt.UUID]*sync.Mutex{},
+		inflight:          map[golibvirt.UUID]rescue.State{},
+		acpiResend:        5 * time.Second,
+		pollInterval:      200 * time.Millisecond,
 	}
-	if _, err := b.client(ctx); err != nil {
+	if _, err := b.sharedConn(ctx); err != nil {
 		return nil, err
 	}
 	return b, nil
 }
 
-// Close closes the connection to libvirtd.
+// Close closes the connections to libvirtd (cleanly when the daemon answers in time).
 func (b *Backend) Close() error {
 	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.conn == nil {
-		return nil
+	all := make([]*conn, 0, len(b.conns))
+	for c := range b.conns {
+		all = append(all, c)
 	}
-	c := b.conn
+	b.conns = map[*conn]struct{}{}
 	b.conn = nil
-	if !c.IsConnected() {
-		return nil
-	}
-	if err := c.Disconnect(); err != nil {
-		return fmt.Errorf("close libvirt connection %s: %w", b.target.Display, err)
+	b.closed = true
+	b.mu.Unlock()
+	for _, c := range all {
+		c.close()
 	}
 	return nil
-}
-
-// client returns the connection, opening it (again) when there is none or it was lost.
-func (b *Backend) client(ctx context.Context) (*golibvirt.Libvirt, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	if b.conn != nil && b.conn.IsConnected() {
-		return b.conn, nil
-	}
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	type result struct {
-		l   *golibvirt.Libvirt
-		err error
-	}
-	ch := make(chan result, 1)
-	go func() {
-		l := golibvirt.NewWithDialer(b.target.Dialer)
-		err := l.ConnectToURI(b.target.Remote)
-		ch <- result{l, err}
-	}()
-	select {
-	case r := <-ch:
-		if r.err != nil {
-			return nil, fmt.Errorf("connect to libvirt at %s: %w", b.target.Display, r.err)
-		}
-		b.conn = r.l
-		return r.l, nil
-	case <-ctx.Done():
-		go func() {
-			if r := <-ch; r.err == nil {
-				_ = r.l.Disconnect()
-			}
-		}()
-		return nil, fmt.Errorf("connect to libvirt at %s: %w", b.target.Display, ctx.Err())
-	}
 }
 
 // domainLock returns the mutex that serializes operations on one domain.

@@ -3,7 +3,7 @@
 //
 // # Connection
 //
-// New opens one connection per Backend (per provider instance), from Config.URI, else
+// New opens the read connection of a Backend (per provider instance), from Config.URI, else
 // LIBVIRT_DEFAULT_URI, else qemu:///system. Transports: unix (qemu:///system,
 // qemu+unix:///system?socket=..., test:///default or test+unix:///default?socket=... through a
 // daemon), tcp (qemu+tcp://host[:16509]/system), tls (qemu+tls://host[:16514]/system, ?pkipath=
@@ -16,9 +16,11 @@
 // known_hosts has for the host are asked for (Go would otherwise prefer the server's ECDSA or
 // RSA key over an ed25519 one that is the only one known; ssh-rsa allows rsa-sha2-512,
 // rsa-sha2-256 and ssh-rsa). go-libvirt's client
-// multiplexes RPCs, so one connection serves concurrent resources; rescue and unrescue of one
-// domain are serialized by a per-domain mutex. A lost connection (libvirtd restart) is reopened
-// on the next call.
+// multiplexes RPCs, so one connection serves the reads of concurrent resources; each rescue and
+// unrescue opens one of its own; rescue and unrescue of one domain are serialized by a
+// per-domain mutex. Every call is bounded by its operation's context (conn.go): a watchdog closes
+// a connection still in use when the context ends, a keepalive closes one whose daemon stopped
+// answering, and a lost connection (libvirtd restart) is reopened on the next call.
 //
 // # Validate
 //

@@ -32,11 +32,12 @@ const (
 //     it back before it starts.
 //
 // Device, Bus, Mode and ImageID come from the journal.
-func (b *Backend) Get(ctx context.Context, instanceID string) (*rescue.Instance, error) {
-	l, err := b.client(ctx)
+func (b *Backend) Get(ctx context.Context, instanceID string) (_ *rescue.Instance, err error) {
+	l, done, err := b.client(ctx)
 	if err != nil {
 		return nil, err
 	}
+	defer func() { err = done(err) }()
 	d, err := lookup(l, instanceID)
 	if err != nil {
 		return nil, err

@@ -33,13 +33,14 @@ var RescueSteps = []string{stepSecret, stepJournal, stepOverlay, stepConfigDrive
 // definition is defined while the guest still runs (a rejection costs no downtime and is
 // rolled back), then the guest is shut down cleanly (forced off after the shutdown timeout)
 // and the rescue definition is started. It returns once the rescue guest was started.
-func (b *Backend) Rescue(ctx context.Context, req rescue.Request) (rescue.Result, error) {
+func (b *Backend) Rescue(ctx context.Context, req rescue.Request) (_ rescue.Result, err error) {
 	// At apply every value is known: an empty image_id means the default image.
 	req.ImageUnknown = false
-	l, err := b.client(ctx)
+	l, done, err := b.dedicated(ctx)
 	if err != nil {
 		return rescue.Result{}, err
 	}
+	defer func() { err = done(err) }()
 	d, err := lookup(l, req.InstanceID)
 	if err != nil {
 		return rescue.Result{}, err
@@ -154,7 +155,15 @@ func (b *Backend) Rescue(ctx context.Context, req rescue.Request) (rescue.Result
 		if isCrash(cause) {
 			return rescue.Result{}, cause
 		}
-		rctx := context.WithoutCancel(ctx)
+		// The rollback outlives ctx by b.rollbackGrace at most, on a connection of its own (the
+		// operation's may be the one that failed, or be closed when ctx ends).
+		rctx, stop := b.rollbackContext(ctx)
+		defer stop()
+		l, rdone, err := b.dedicatedRetry(rctx)
+		if err != nil {
+			return rescue.Result{}, fmt.Errorf("%w: %w (and libvirtd could not be reached to roll back: %w; the rescue journal is kept so that an unrescue can restore the original)", rescue.ErrAccepted, cause, err)
+		}
+		defer func() { _ = rdone(nil) }()
 		if !shutdownBegan.IsZero() {
 			// The guest may have got the ACPI press and be on its way down (a cancelled
 			// context, a create timeout shorter than shutdown_timeout): let it finish, forced
@@ -217,6 +226,7 @@ func (b *Backend) Rescue(ctx context.Context, req rescue.Request) (rescue.Result
 	if j.ConfigDrive != nil {
 		opts.ConfigDrive = &domxml.Source{File: j.ConfigDrive.Path}
 	}
+	opts.RebootTimeout = b.rebootTimeout(cur)
 	rx, err := domxml.Rescue(cur, opts)
 	if err != nil {
 		return fail(fmt.Errorf("make the rescue definition of domain %s: %w", d.Name, err))
@@ -238,8 +248,8 @@ func (b *Backend) Rescue(ctx context.Context, req rescue.Request) (rescue.Result
 	if err := b.step("rescue", stepShutdown); err != nil {
 		return fail(err)
 	}
-	if err := startDomain(ctx, l, d); err != nil {
-		return fail(&rescue.FailedError{Op: "rescue", InstanceID: req.InstanceID, Reason: "libvirt could not start the rescue definition: " + err.Error()})
+	if err := b.startRescue(ctx, l, d, bootTarget{InstanceID: req.InstanceID, Path: j.Overlay.Path, Device: p.Device, Bus: p.Bus, Image: p.Image.Spec, Watch: opts.RebootTimeout != nil}); err != nil {
+		return fail(err)
 	}
 	if err := b.step("rescue", stepStart); err != nil {
 		return rescue.Result{}, err

@@ -30,11 +30,12 @@ var UnrescueSteps = []string{stepUnShutdown, stepUnDefine, stepUnStart, stepUnVo
 // the overlay and config drive are removed, the original definition is defined again exactly as
 // it was, and the domain is started. It is idempotent: an unrescue that was itself interrupted
 // is finished by the next one. A domain without a journal is left alone.
-func (b *Backend) Unrescue(ctx context.Context, instanceID string) error {
-	l, err := b.client(ctx)
+func (b *Backend) Unrescue(ctx context.Context, instanceID string) (err error) {
+	l, done, err := b.dedicated(ctx)
 	if err != nil {
 		return err
 	}
+	defer func() { err = done(err) }()
 	d, err := lookup(l, instanceID)
 	if err != nil {
 		return err

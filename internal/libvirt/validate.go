@@ -28,14 +28,15 @@ type plan struct {
 // the checks that need no host (device and bus values, the fixed pair rules, the shutdown
 // timeout); req.ImageUnknown (image_id set but unknown) skips the image. Both return the given
 // device and bus, and mode stable when one of them is set, else an empty (unknown) mode.
-func (b *Backend) Validate(ctx context.Context, req rescue.Request) (rescue.Plan, error) {
+func (b *Backend) Validate(ctx context.Context, req rescue.Request) (_ rescue.Plan, err error) {
 	if req.InstanceID == "" {
 		return validateOffline(req)
 	}
-	l, err := b.client(ctx)
+	l, done, err := b.client(ctx)
 	if err != nil {
 		return rescue.Plan{}, err
 	}
+	defer func() { err = done(err) }()
 	d, err := lookup(l, req.InstanceID)
 	if err != nil {
 		return rescue.Plan{}, err

@@ -7,16 +7,22 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/gophercloud/gophercloud/v2"
 	"github.com/gophercloud/gophercloud/v2/openstack"
 	"github.com/gophercloud/gophercloud/v2/openstack/config/clouds"
 	"gopkg.in/yaml.v2"
+
+	"github.com/rescue-labs/terraform-provider-rescue/internal/rescue"
 )
 
 // userAgent is put in front of gophercloud's User-Agent when the caller gives none (the provider
@@ -32,16 +38,16 @@ const userAgent = "terraform-provider-rescue"
 func New(ctx context.Context, cfg Config) (*Backend, error) {
 	c, err := cfg.withEnv(os.Getenv)
 	if err != nil {
-		return nil, fmt.Errorf("openstack configuration: %w", err)
+		return nil, configErr("openstack configuration: %w", err)
 	}
 	env, _ := Config{}.withEnv(os.Getenv) // the environment alone (its errors were reported above)
 	retries, err := c.maxRetries()
 	if err != nil {
-		return nil, fmt.Errorf("openstack configuration: %w", err)
+		return nil, configErr("openstack configuration: %w", err)
 	}
 	availability, err := endpointAvailability(c.EndpointType)
 	if err != nil {
-		return nil, fmt.Errorf("openstack configuration: %w", err)
+		return nil, configErr("openstack configuration: %w", err)
 	}
 
 	var (
@@ -54,13 +60,13 @@ func New(ctx context.Context, cfg Config) (*Backend, error) {
 		explicit.Cloud = c.Cloud
 		ao, eo, tlsConfig, err = fromClouds(explicit, env)
 		if err != nil {
-			return nil, fmt.Errorf("openstack cloud %q from clouds.yaml: %w", c.Cloud, err)
+			return nil, configErr("openstack cloud %q from clouds.yaml: %w (%s)", c.Cloud, err, cloudsFound(c.Cloud))
 		}
 	} else {
 		tlsConfig = &tls.Config{MinVersion: tls.VersionTLS12}
 	}
 	if err := applyTLS(tlsConfig, c); err != nil {
-		return nil, fmt.Errorf("openstack TLS configuration: %w", err)
+		return nil, configErr("openstack TLS configuration: %w", err)
 	}
 
 	transport := http.DefaultTransport.(*http.Transport).Clone()
@@ -74,7 +80,7 @@ func New(ctx context.Context, cfg Config) (*Backend, error) {
 	var pc *gophercloud.ProviderClient
 	if c.Cloud == "" && c.AuthURL == "" {
 		if c.Token == "" || override("compute") == "" {
-			return nil, errors.New("openstack configuration: set auth_url (OS_AUTH_URL) or cloud (OS_CLOUD); " +
+			return nil, configErr("openstack configuration: set auth_url (OS_AUTH_URL) or cloud (OS_CLOUD); " +
 				"without Keystone, set token and endpoint_overrides for \"compute\"")
 		}
 		// No Keystone: the token goes to the endpoints as it is.
@@ -87,7 +93,7 @@ func New(ctx context.Context, cfg Config) (*Backend, error) {
 		if c.Cloud == "" {
 			ao, err = authOptions(c)
 			if err != nil {
-				return nil, fmt.Errorf("openstack configuration: %w", err)
+				return nil, configErr("openstack configuration: %w", err)
 			}
 		}
 		ao.AllowReauth = c.allowReauth()
@@ -96,16 +102,17 @@ func New(ctx context.Context, cfg Config) (*Backend, error) {
 			ao.AllowReauth = false
 		}
 		if ao.IdentityEndpoint == "" {
-			return nil, errors.New("openstack configuration: no auth_url (OS_AUTH_URL, or auth_url in clouds.yaml)")
+			return nil, configErr("openstack configuration: no auth_url (OS_AUTH_URL, or auth_url in clouds.yaml)")
 		}
 		pc, err = openstack.NewClient(ao.IdentityEndpoint)
 		if err != nil {
-			return nil, fmt.Errorf("openstack auth_url %q: %w", ao.IdentityEndpoint, err)
+			return nil, configErr("openstack auth_url %q: %w", ao.IdentityEndpoint, err)
 		}
 		pc.HTTPClient = http.Client{Transport: rt}
 		addUserAgent(pc, c.UserAgent)
+		start := time.Now()
 		if err := openstack.Authenticate(ctx, pc, ao); err != nil {
-			return nil, authError(ao, err)
+			return nil, triedFor(authError(ao, err), time.Since(start))
 		}
 	}
 	b.provider = pc
@@ -120,7 +127,7 @@ func New(ctx context.Context, cfg Config) (*Backend, error) {
 	} else {
 		sc, err := openstack.NewComputeV2(pc, eo)
 		if err != nil {
-			return nil, fmt.Errorf("find the compute endpoint in the service catalog (region %q, interface %s): %w",
+			return nil, configErr("find the compute endpoint in the service catalog (region %q, interface %s): %w",
 				eo.Region, availability, err)
 		}
 		b.compute = *sc
@@ -129,9 +136,9 @@ func New(ctx context.Context, cfg Config) (*Backend, error) {
 		ep, base := imageURLs(u)
 		b.image = &gophercloud.ServiceClient{ProviderClient: pc, Endpoint: ep, ResourceBase: base, Type: "image"}
 	} else if c.Cloud == "" && c.AuthURL == "" {
-		b.imageErr = errors.New("no image endpoint: without Keystone, set endpoint_overrides for \"image\" (Glance)")
+		b.imageErr = rescue.Misconfigured(errors.New("no image endpoint: without Keystone, set endpoint_overrides for \"image\" (Glance)"))
 	} else if sc, err := openstack.NewImageV2(pc, eo); err != nil {
-		b.imageErr = fmt.Errorf("find the image (Glance) endpoint in the service catalog (region %q, interface %s): %w",
+		b.imageErr = configErr("find the image (Glance) endpoint in the service catalog (region %q, interface %s): %w",
 			eo.Region, availability, err)
 	} else {
 		b.image = sc
@@ -383,34 +390,78 @@ func fromClouds(explicit, env Config) (gophercloud.AuthOptions, gophercloud.Endp
 // (interface or endpoint_type), which clouds.Parse does not tell: it returns "public" both
 // for that value and for none. The file is found as clouds.Parse finds it.
 func entrySetsInterface(cloud string) bool {
-	locations := []string{os.Getenv("OS_CLIENT_CONFIG_FILE")}
-	if locations[0] == "" {
-		locations = locations[:0]
-		if cwd, err := os.Getwd(); err == nil {
-			locations = append(locations, filepath.Join(cwd, "clouds.yaml"))
-		}
-		userConfig := os.Getenv("XDG_CONFIG_HOME")
-		if home, err := os.UserHomeDir(); userConfig == "" && err == nil {
-			userConfig = filepath.Join(home, ".config")
-		}
-		if userConfig != "" {
-			locations = append(locations, filepath.Join(userConfig, "openstack", "clouds.yaml"))
-		}
-		locations = append(locations, "/etc/openstack/clouds.yaml")
+	_, all, err := readClouds()
+	if err != nil || all == nil {
+		return false
 	}
-	for _, l := range locations {
+	e := all.Clouds[cloud]
+	return e.EndpointType != "" || e.Interface != ""
+}
+
+// cloudsLocations are the places clouds.Parse looks for clouds.yaml, in its order.
+func cloudsLocations() []string {
+	if f := os.Getenv("OS_CLIENT_CONFIG_FILE"); f != "" {
+		return []string{f}
+	}
+	var locations []string
+	if cwd, err := os.Getwd(); err == nil {
+		locations = append(locations, filepath.Join(cwd, "clouds.yaml"))
+	}
+	userConfig := os.Getenv("XDG_CONFIG_HOME")
+	if home, err := os.UserHomeDir(); userConfig == "" && err == nil {
+		userConfig = filepath.Join(home, ".config")
+	}
+	if userConfig != "" {
+		locations = append(locations, filepath.Join(userConfig, "openstack", "clouds.yaml"))
+	}
+	return append(locations, "/etc/openstack/clouds.yaml")
+}
+
+// readClouds reads the first clouds.yaml that clouds.Parse would read: its path and
+// contents ("" and nil when there is none).
+func readClouds() (string, *clouds.Clouds, error) {
+	for _, l := range cloudsLocations() {
 		data, err := os.ReadFile(l)
 		if err != nil {
 			continue
 		}
 		var all clouds.Clouds
-		if yaml.Unmarshal(data, &all) != nil {
-			return false
+		if err := yaml.Unmarshal(data, &all); err != nil {
+			return l, nil, err
 		}
-		e := all.Clouds[cloud]
-		return e.EndpointType != "" || e.Interface != ""
+		return l, &all, nil
 	}
-	return false
+	return "", nil, nil
+}
+
+// cloudsFound says, for an error about the clouds.yaml entry cloud, which file was read and
+// which entries it has, or where clouds.yaml was looked for.
+func cloudsFound(cloud string) string {
+	path, all, err := readClouds()
+	switch {
+	case path == "":
+		return "no clouds.yaml found; looked for " + strings.Join(cloudsLocations(), ", ") +
+			" (set OS_CLIENT_CONFIG_FILE to use another file)"
+	case err != nil:
+		return fmt.Sprintf("read %s: %v", path, err)
+	}
+	names := slices.Sorted(maps.Keys(all.Clouds))
+	if len(names) == 0 {
+		return fmt.Sprintf("read %s, which has no entries under clouds:", path)
+	}
+	quoted := make([]string, len(names))
+	for i, n := range names {
+		quoted[i] = strconv.Quote(n)
+	}
+	if _, ok := all.Clouds[cloud]; ok {
+		return fmt.Sprintf("read %s", path)
+	}
+	return fmt.Sprintf("read %s, whose entries are %s", path, strings.Join(quoted, ", "))
+}
+
+// configErr is fmt.Errorf marked as a configuration error (rescue.ErrConfig).
+func configErr(format string, a ...any) error {
+	return rescue.Misconfigured(fmt.Errorf(format, a...))
 }
 
 // applyTLS applies insecure, cacert_file and cert/key of c to t. cacert_file, cert and key
@@ -489,8 +540,8 @@ func authError(ao gophercloud.AuthOptions, err error) error {
 	}
 	if _, _, ok := httpStatus(err); ok {
 		// 401/403: Keystone refused the credentials; trying again with them cannot help.
-		return markAuth(fmt.Errorf("authenticate at %s%s: Keystone answered %s", ao.IdentityEndpoint, who, describe(err)),
-			err, http.StatusUnauthorized, http.StatusForbidden)
+		return markUnavailable(markAuth(fmt.Errorf("authenticate at %s%s: Keystone answered %s", ao.IdentityEndpoint, who, describe(err)),
+			err, http.StatusUnauthorized, http.StatusForbidden), err)
 	}
-	return fmt.Errorf("authenticate at %s%s: %w", ao.IdentityEndpoint, who, err)
+	return markUnavailable(fmt.Errorf("authenticate at %s%s: %w", ao.IdentityEndpoint, who, err), err)
 }

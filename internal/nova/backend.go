@@ -86,15 +86,24 @@ func (b *Backend) negotiate(ctx context.Context) (negotiated, error) {
 		return *b.mv, nil
 	}
 	c := b.compute
+	start := time.Now()
 	sm, err := utils.GetSupportedMicroversions(ctx, &c)
 	var n negotiated
 	switch {
 	case err != nil && strings.Contains(err.Error(), "microversions not supported"):
+		// gophercloud says so also when it could not read the version document at all (it
+		// then falls back to the version in the URL): read it to tell a 503 from a legacy
+		// endpoint, and never remember a failure as "no microversions".
+		if _, gerr := c.ProviderClient.Request(ctx, http.MethodGet, c.Endpoint,
+			&gophercloud.RequestOpts{OkCodes: []int{http.StatusOK, http.StatusMultipleChoices}}); gerr != nil {
+			return negotiated{}, triedFor(markUnavailable(markAuth(fmt.Errorf("read the compute API version document at %s: %s",
+				b.compute.Endpoint, describe(gerr)), gerr, http.StatusUnauthorized), gerr), time.Since(start))
+		}
 		// A compute endpoint without microversions (legacy v2): no header.
 		n = negotiated{min: microversion{2, 0}, max: microversion{2, 0}}
 	case err != nil:
-		return negotiated{}, markAuth(fmt.Errorf("read the compute API version document at %s: %s",
-			b.compute.Endpoint, describe(err)), err, http.StatusUnauthorized)
+		return negotiated{}, triedFor(markUnavailable(markAuth(fmt.Errorf("read the compute API version document at %s: %s",
+			b.compute.Endpoint, describe(err)), err, http.StatusUnauthorized), err), time.Since(start))
 	default:
 		n.min = microversion{sm.MinMajor, sm.MinMinor}
 		n.max = microversion{sm.MaxMajor, sm.MaxMinor}
@@ -175,9 +184,10 @@ func (b *Backend) validate(ctx context.Context, req rescue.Request) (rescue.Plan
 		if err != nil {
 			return rescue.Plan{}, nil, err
 		}
+		start := time.Now()
 		s, err := servers.Get(ctx, c, req.InstanceID).Extract()
 		if err != nil {
-			return rescue.Plan{}, nil, getError(req.InstanceID, err)
+			return rescue.Plan{}, nil, triedFor(getError(req.InstanceID, err), time.Since(start))
 		}
 		info = &serverInfo{imageID: serverImageID(s), volumeBacked: serverImageID(s) == "", state: instanceOf(s).State}
 		if info.volumeBacked && !n.supports(MicroversionBFVRescue) {
@@ -275,14 +285,15 @@ func serverImageID(s *servers.Server) string {
 }
 
 // getError maps the error of GET /servers/{id}.
+// 429, 5xx and transient transport errors are marked rescue.ErrUnavailable (waits retry them).
 func getError(id string, err error) error {
 	if code, body, ok := httpStatus(err); ok && code == http.StatusNotFound {
 		return &rescue.NotFoundError{What: "instance", ID: id, Msg: serverMessage(body)}
 	}
 	if _, _, ok := httpStatus(err); ok {
-		return markAuth(fmt.Errorf("read instance %s: Nova answered %s", id, describe(err)), err, http.StatusUnauthorized)
+		return markUnavailable(markAuth(fmt.Errorf("read instance %s: Nova answered %s", id, describe(err)), err, http.StatusUnauthorized), err)
 	}
-	return markAuth(fmt.Errorf("read instance %s: %w", id, err), err)
+	return markUnavailable(markAuth(fmt.Errorf("read instance %s: %w", id, err), err), err)
 }
 
 // Rescue implements rescue.Backend: POST /servers/{id}/action {"rescue": ...} at the
@@ -475,9 +486,10 @@ func (b *Backend) Get(ctx context.Context, instanceID string) (*rescue.Instance,
 	if err != nil {
 		return nil, err
 	}
+	start := time.Now()
 	s, err := servers.Get(ctx, c, instanceID).Extract()
 	if err != nil {
-		return nil, getError(instanceID, err)
+		return nil, triedFor(getError(instanceID, err), time.Since(start))
 	}
 	inst := instanceOf(s)
 	b.observe(instanceID, inst.State)

@@ -4,8 +4,11 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"html"
 	"net/http"
+	"regexp"
 	"strings"
+	"time"
 
 	"github.com/gophercloud/gophercloud/v2"
 
@@ -38,22 +41,41 @@ func serverMessage(body []byte) string {
 			Message string `json:"message"`
 		}
 		if json.Unmarshal(body, &direct) == nil && direct.Message != "" {
-			return direct.Message
+			return stripHTML(direct.Message)
 		}
 		for _, raw := range top {
 			var inner struct {
 				Message string `json:"message"`
 			}
 			if json.Unmarshal(raw, &inner) == nil && inner.Message != "" {
-				return inner.Message
+				return stripHTML(inner.Message)
 			}
 		}
 	}
-	s := strings.Join(strings.Fields(string(body)), " ")
+	s := strings.Join(strings.Fields(stripHTML(string(body))), " ")
 	if len(s) > maxMessage {
 		s = s[:maxMessage] + "..."
 	}
 	return s
+}
+
+// HTML that OpenStack services (webob error pages: Glance, Nova's 404 for unknown paths) put
+// in their messages: the head of a page, and the tags of simple markup. Only these tag names
+// are removed, so that a message quoting "<class 'str'>" keeps it.
+var (
+	htmlHeadRE = regexp.MustCompile(`(?is)<(head|title|script|style)\b[^>]*>.*?</(head|title|script|style)\s*>`)
+	htmlTagRE  = regexp.MustCompile(`(?i)</?(html|head|body|title|h[1-6]|p|br|hr|pre|div|span|a|b|i|em|strong|code|ul|ol|li)\b[^>]*>`)
+)
+
+// stripHTML returns the text of a message without its HTML markup (entities decoded, white
+// space collapsed); a message without markup is returned as it is.
+func stripHTML(s string) string {
+	if !htmlTagRE.MatchString(s) {
+		return s
+	}
+	s = htmlHeadRE.ReplaceAllString(s, " ")
+	s = html.UnescapeString(htmlTagRE.ReplaceAllString(s, " "))
+	return strings.Join(strings.Fields(s), " ")
 }
 
 // authRefused marks an error as a refusal of the credentials (errors.Is(err, rescue.ErrAuth))
@@ -82,6 +104,55 @@ func markAuth(err, cause error, codes ...int) error {
 				return &authRefused{err: err}
 			}
 		}
+	}
+	return err
+}
+
+// unavailableStatus reports whether an HTTP status says the service is unavailable for now:
+// 429 and the 5xx that heal (500, 502, 503, 504), as opposed to 501 or 505.
+func unavailableStatus(code int) bool {
+	switch code {
+	case http.StatusTooManyRequests, http.StatusInternalServerError, http.StatusBadGateway,
+		http.StatusServiceUnavailable, http.StatusGatewayTimeout:
+		return true
+	}
+	return false
+}
+
+// markUnavailable returns err marked as transient (rescue.ErrUnavailable) when cause, the
+// failure of a read it describes, may heal by itself: HTTP 429 or 5xx (after the transport's
+// own retries; the answer's Retry-After is kept), a transient transport error, or a request
+// whose context ended while the transport waited to retry one. Anything else is returned as is.
+func markUnavailable(err, cause error) error {
+	if err == nil || rescue.IsUnavailable(err) {
+		return err
+	}
+	var v gophercloud.ErrUnexpectedResponseCode
+	if code, _, ok := httpStatus(cause); ok {
+		if !unavailableStatus(code) {
+			return err
+		}
+		ue := &rescue.UnavailableError{Err: err}
+		if errors.As(cause, &v) && v.ResponseHeader != nil {
+			if d, ok := retryAfter(v.ResponseHeader.Get("Retry-After"), time.Now()); ok {
+				ue.RetryAfter = d
+			}
+		}
+		return ue
+	}
+	var rw *retryWaitError
+	if transient(cause) || errors.As(cause, &rw) {
+		return &rescue.UnavailableError{Err: err}
+	}
+	return err
+}
+
+// triedFor records on a transient error how long the read was tried (with the transport's
+// retries); other errors are returned as they are.
+func triedFor(err error, d time.Duration) error {
+	var ue *rescue.UnavailableError
+	if errors.As(err, &ue) && ue.Tried == 0 {
+		ue.Tried = d
 	}
 	return err
 }

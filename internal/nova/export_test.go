@@ -9,3 +9,6 @@ func (b *Backend) Identity() (user, project string) {
 	i := b.identity()
 	return i.UserID, i.ProjectID
 }
+
+// SetListPageSize sets the page size of List's GET /servers/detail (tests of the paging).
+func SetListPageSize(n int) { listPageSize = n }

@@ -76,12 +76,17 @@ func (b *Backend) imageProps(ctx context.Context, id string) (imageProperties, e
 	if b.image == nil {
 		return imageProperties{}, fmt.Errorf("read the properties of image %s: %w", id, b.imageErr)
 	}
+	start := time.Now()
 	img, err := images.Get(ctx, b.image, id).Extract()
 	if err != nil {
 		if code, body, ok := httpStatus(err); ok && code == http.StatusNotFound {
 			return imageProperties{}, &rescue.NotFoundError{What: "image", ID: id, Msg: serverMessage(body)}
 		}
-		return imageProperties{}, markAuth(fmt.Errorf("read image %s from Glance: %s", id, describe(err)), err, http.StatusUnauthorized)
+		if _, _, ok := httpStatus(err); !ok {
+			return imageProperties{}, triedFor(markUnavailable(markAuth(fmt.Errorf("read image %s from Glance: %w", id, err), err), err), time.Since(start))
+		}
+		return imageProperties{}, triedFor(markUnavailable(markAuth(fmt.Errorf("read image %s from Glance: %s", id, describe(err)), err,
+			http.StatusUnauthorized), err), time.Since(start))
 	}
 	p := propertiesOf(img)
 	b.images.put(id, p)

@@ -457,6 +457,10 @@ var _ rescue.Recoverer = (*Backend)(nil)
 // with that run: the engine unrescues it and rescues again with a password that is kept, and
 // the user gets a warning saying why. Anything else is Foreign: the import message.
 func (b *Backend) Recover(ctx context.Context, req rescue.Request, cur *rescue.Instance) (rescue.Resumption, error) {
+	if cur.State != rescue.StateRescued && cur.State != rescue.StateRescuing {
+		// In ERROR (Preflight asks): Nova rescues from ERROR, nothing to replace.
+		return rescue.Resumption{Action: rescue.Foreign}, nil
+	}
 	p, err := b.proveLost(ctx, req.InstanceID)
 	if err != nil {
 		return rescue.Resumption{}, err

@@ -119,10 +119,20 @@ func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 			})
 		}
 		if err := t.sleep(ctx, delay); err != nil {
-			return nil, fmt.Errorf("%s %s: waiting to retry after %s: %w", req.Method, redactURL(req), reason, err)
+			return nil, &retryWaitError{msg: fmt.Sprintf("%s %s: waiting to retry after %s", req.Method, redactURL(req), reason), err: err}
 		}
 	}
 }
+
+// retryWaitError says the request's context ended while the transport waited to retry a
+// transient failure (msg names it): the server was unavailable until then.
+type retryWaitError struct {
+	msg string
+	err error
+}
+
+func (e *retryWaitError) Error() string { return e.msg + ": " + e.err.Error() }
+func (e *retryWaitError) Unwrap() error { return e.err }
 
 // transient reports whether a transport error may heal by itself: a timeout, a connection
 // reset or refused, or a connection closed early (EOF). Certificate, TLS and DNS-not-found

@@ -37,6 +37,8 @@ type client struct {
 
 	mu      sync.Mutex
 	backend rescue.Backend
+	// opening is closed when the connect in progress ends (nil when none is).
+	opening chan struct{}
 	// authErr is kept once the backend refused the credentials: every further resource of
 	// the run gets it without another login (which could lock the account).
 	authErr error
@@ -76,31 +78,58 @@ func configKey(config string, environ []string) string {
 	return config + "\x00" + strings.Join(env, "\x00")
 }
 
-// Engine returns the engine over this provider's backend, connecting on first use.
+// Engine returns the engine over this provider's backend, connecting on first use. Connecting
+// is bounded by ctx, and so is the wait for a connect that another resource started.
 func (c *client) Engine(ctx context.Context) (*rescue.Engine, error) {
 	if c.unknown {
 		return nil, errConfigUnknown
 	}
+	for {
+		c.mu.Lock()
+		if c.authErr != nil {
+			c.mu.Unlock()
+			return nil, c.authErr
+		}
+		if c.backend != nil {
+			b := c.backend
+			c.mu.Unlock()
+			return rescue.NewEngine(b), nil
+		}
+		if c.opening == nil {
+			return c.connect(ctx)
+		}
+		opening := c.opening
+		c.mu.Unlock()
+		select {
+		case <-opening:
+		case <-ctx.Done():
+			return nil, fmt.Errorf("connect to the %s backend: %w", c.kind, ctx.Err())
+		}
+	}
+}
+
+// connect opens the backend; it is called with c.mu held and releases it while connecting.
+func (c *client) connect(ctx context.Context) (*rescue.Engine, error) {
+	opening := make(chan struct{})
+	c.opening = opening
+	c.mu.Unlock()
+	b, err := c.open(ctx)
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if c.authErr != nil {
-		return nil, c.authErr
-	}
-	if c.backend == nil {
-		b, err := c.open(ctx)
-		if err != nil {
-			err = fmt.Errorf("connect to the %s backend: %w", c.kind, err)
-			if errors.Is(err, rescue.ErrAuth) {
-				c.authErr = err
-			}
-			return nil, err
+	c.opening = nil
+	close(opening)
+	if err != nil {
+		err = fmt.Errorf("connect to the %s backend: %w", c.kind, err)
+		if errors.Is(err, rescue.ErrAuth) {
+			c.authErr = err
 		}
-		c.backend = b
-		openMu.Lock()
-		opened = append(opened, c)
-		openMu.Unlock()
+		return nil, err
 	}
-	return rescue.NewEngine(c.backend), nil
+	c.backend = b
+	openMu.Lock()
+	opened = append(opened, c)
+	openMu.Unlock()
+	return rescue.NewEngine(b), nil
 }
 
 func (c *client) close() error {

@@ -13,9 +13,6 @@ import (
 	"github.com/rescue-labs/terraform-provider-rescue/internal/rescue"
 )
 
-// validateTimeout bounds the backend checks done while planning.
-const validateTimeout = 2 * time.Minute
-
 // request converts the known values of a model to an engine request; unknown values are empty.
 func (m *instanceModel) request() rescue.Request {
 	r := rescue.Request{
@@ -47,12 +44,19 @@ func strOrNull(s string) types.String {
 
 // logCtx masks the rescue password in every log line of this operation.
 func logCtx(ctx context.Context, m *instanceModel) context.Context {
-	ctx = tflog.MaskFieldValuesWithFieldKeys(ctx, "admin_pass", "password", "token")
-	if p := known(m.AdminPass); p != "" {
-		ctx = tflog.MaskMessageStrings(ctx, p)
-		ctx = tflog.MaskAllFieldValuesStrings(ctx, p)
-	}
+	ctx = tflog.MaskFieldValuesWithFieldKeys(ctx, "admin_pass", "admin_pass_wo", "password", "token")
+	ctx = maskSecret(ctx, known(m.AdminPass))
+	ctx = maskSecret(ctx, known(m.AdminPassWO))
 	return tflog.SetField(ctx, "instance_id", known(m.InstanceID))
+}
+
+// maskSecret masks a secret in every message and field of the logs of ctx.
+func maskSecret(ctx context.Context, secret string) context.Context {
+	if secret == "" {
+		return ctx
+	}
+	ctx = tflog.MaskMessageStrings(ctx, secret)
+	return tflog.MaskAllFieldValuesStrings(ctx, secret)
 }
 
 // begin prepares one operation on m: secrets masked in its logs, its context bounded by the
@@ -139,6 +143,10 @@ func (r *instanceResource) ModifyPlan(ctx context.Context, req resource.ModifyPl
 		}
 		plan.Mode = types.StringUnknown()
 	}
+	if !config.AdminPassWO.IsNull() {
+		// The password is write-only: nothing of it is stored, admin_pass stays null.
+		plan.AdminPass = types.StringNull()
+	}
 	p, ok := r.validateOnly(ctx, &plan, config, resp)
 	if !ok {
 		return
@@ -161,10 +169,11 @@ func (r *instanceResource) ModifyPlan(ctx context.Context, req resource.ModifyPl
 	resp.Diagnostics.Append(resp.Plan.Set(ctx, &plan)...)
 }
 
-// validateOnly asks the backend to check the planned rescue, within validateTimeout.
+// validateOnly asks the backend to check the planned rescue, within the resource's read
+// timeout (a plan reads; connecting included).
 func (r *instanceResource) validateOnly(ctx context.Context, plan *instanceModel, config instanceModel, resp *resource.ModifyPlanResponse) (rescue.Plan, bool) {
-	ctx = logCtx(ctx, plan)
-	ctx, cancel := context.WithTimeout(ctx, validateTimeout)
+	ctx = maskSecret(logCtx(ctx, plan), known(config.AdminPassWO))
+	ctx, cancel := context.WithTimeout(ctx, readTimeout(ctx, plan))
 	defer cancel()
 	eng, err := r.client.Engine(ctx)
 	if err != nil {
@@ -173,6 +182,13 @@ func (r *instanceResource) validateOnly(ctx context.Context, plan *instanceModel
 	}
 	rq := plan.request()
 	rq.ImageUnknown = config.ImageID.IsUnknown()
+	if !config.AdminPassWO.IsNull() {
+		// A password will be given (its value may be unknown yet): the backend checks with one.
+		rq.AdminPass = known(config.AdminPassWO)
+		if rq.AdminPass == "" {
+			rq.AdminPass = "write-only-placeholder"
+		}
+	}
 	p, err := eng.Backend.Validate(ctx, rq)
 	if err != nil {
 		addErr(&resp.Diagnostics, "Invalid rescue", err)
@@ -181,15 +197,32 @@ func (r *instanceResource) validateOnly(ctx context.Context, plan *instanceModel
 	return p, true
 }
 
+// readTimeout is the resource's read timeout: timeouts.read, else the default. An invalid or
+// non-positive value is reported by the configuration's validation and gets the default here.
+func readTimeout(ctx context.Context, m *instanceModel) time.Duration {
+	d, diags := m.Timeouts.Read(ctx, defaultTimeout)
+	if diags.HasError() || d <= 0 {
+		return defaultTimeout
+	}
+	return d
+}
+
 func (r *instanceResource) Create(ctx context.Context, req resource.CreateRequest, resp *resource.CreateResponse) {
 	var plan instanceModel
 	resp.Diagnostics.Append(req.Plan.Get(ctx, &plan)...)
+	// admin_pass_wo is only in the configuration (write-only: never in plan or state).
+	var wo types.String
+	resp.Diagnostics.Append(req.Config.GetAttribute(ctx, path.Root("admin_pass_wo"), &wo)...)
 	ctx, cancel, eng := r.begin(ctx, &plan, plan.Timeouts.Create, &resp.Diagnostics)
 	defer cancel()
 	if eng == nil {
 		return
 	}
 	rq := plan.request()
+	if p := known(wo); p != "" {
+		ctx = maskSecret(ctx, p)
+		rq.AdminPass = p
+	}
 	// Values unknown at plan time are known now: check everything before the first change.
 	p, err := eng.Backend.Validate(ctx, rq)
 	if err != nil {
@@ -213,11 +246,15 @@ func (r *instanceResource) Create(ctx context.Context, req resource.CreateReques
 	if plan.Mode.ValueString() == "" {
 		plan.Mode = types.StringValue(string(rescue.ModeLegacy))
 	}
-	if res.AdminPass != "" {
+	switch {
+	case !wo.IsNull():
+		plan.AdminPass = types.StringNull() // the write-only password is not kept
+	case res.AdminPass != "":
 		plan.AdminPass = types.StringValue(res.AdminPass)
-	} else if plan.AdminPass.IsUnknown() {
+	case plan.AdminPass.IsUnknown():
 		plan.AdminPass = types.StringNull()
 	}
+	plan.AdminPassWO = types.StringNull()
 	if inst != nil && inst.Mode != "" {
 		plan.Mode = types.StringValue(string(inst.Mode))
 	}
@@ -229,6 +266,7 @@ func (r *instanceResource) Create(ctx context.Context, req resource.CreateReques
 		}
 	}
 	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
+	resp.Diagnostics.Append(setIdentity(ctx, resp.Identity, rq.InstanceID, eng.Backend)...)
 	if err != nil {
 		// The backend accepted the rescue: keep the resource in state (Terraform taints it) so
 		// that destroy or the next apply unrescues it and the password is not lost.
@@ -299,6 +337,7 @@ func (r *instanceResource) Read(ctx context.Context, req resource.ReadRequest, r
 	fill(&state.Bus, inst.Bus)
 	fill(&state.Mode, string(inst.Mode))
 	resp.Diagnostics.Append(resp.State.Set(ctx, &state)...)
+	resp.Diagnostics.Append(setIdentity(ctx, resp.Identity, id, eng.Backend)...)
 }
 
 // settler is implemented by backends that keep local records of their operations (Nova): Read
@@ -348,15 +387,4 @@ func (r *instanceResource) Delete(ctx context.Context, req resource.DeleteReques
 	default:
 		tflog.Info(ctx, "instance unrescued", map[string]any{"status": statusOf(inst)})
 	}
-}
-
-// addErr turns an engine error into a diagnostic: a short title, the backend's reason in the
-// detail, attached to the attribute at fault where there is one.
-func addErr(diags *diag.Diagnostics, title string, err error) {
-	title, detail, attr := describe(title, err)
-	if attr != "" {
-		diags.AddAttributeError(path.Root(attr), title, detail)
-		return
-	}
-	diags.AddError(title, detail)
 }

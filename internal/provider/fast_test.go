@@ -10,6 +10,7 @@ import (
 	"os"
 	"os/exec"
 	"regexp"
+	"strings"
 	"testing"
 
 	"github.com/hashicorp/terraform-plugin-framework/providerserver"
@@ -20,6 +21,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-testing/statecheck"
 	"github.com/hashicorp/terraform-plugin-testing/terraform"
 	"github.com/hashicorp/terraform-plugin-testing/tfjsonpath"
+	"github.com/hashicorp/terraform-plugin-testing/tfversion"
 
 	"github.com/rescue-labs/terraform-provider-rescue/internal/provider"
 	"github.com/rescue-labs/terraform-provider-rescue/internal/rescue"
@@ -283,10 +285,89 @@ func TestFast_backendRefusalIsVerbatim(t *testing.T) {
 		ProtoV6ProviderFactories: fastFactories(t, f),
 		Steps: []resource.TestStep{{
 			Config:      fastConfig(`instance_id = "web"`),
-			ExpectError: regexp.MustCompile(`(?s)Rescue failed.*Instance web is locked by its owner`),
+			ExpectError: regexp.MustCompile(`(?s)Refused by the backend.*Instance web is locked by its owner`),
 		}},
 	})
 	if f.State("web") != rescue.StateActive {
 		t.Fatalf("instance %s after a refused rescue", f.State("web"))
 	}
+}
+
+// noSecretInState fails when any attribute of any resource in state holds secret.
+func noSecretInState(secret string) resource.TestCheckFunc {
+	return func(s *terraform.State) error {
+		for addr, r := range s.RootModule().Resources {
+			for k, v := range r.Primary.Attributes {
+				if strings.Contains(v, secret) {
+					return fmt.Errorf("%s.%s holds the write-only password", addr, k)
+				}
+			}
+		}
+		return nil
+	}
+}
+
+func lastPass(f *rescuetest.Fake, want string) resource.TestCheckFunc {
+	return func(*terraform.State) error {
+		if got := f.LastRescue().AdminPass; got != want {
+			return fmt.Errorf("the backend got password %q, want %q", got, want)
+		}
+		return nil
+	}
+}
+
+// admin_pass_wo reaches the backend and never the plan or the state; a new version replaces.
+func TestFast_writeOnlyPassword(t *testing.T) {
+	t.Parallel()
+	f := rescuetest.New("web")
+	nullAt := func(attr string) plancheck.PlanCheck {
+		return plancheck.ExpectKnownValue(fastAddr, tfjsonpath.New(attr), knownvalue.Null())
+	}
+	resource.UnitTest(t, resource.TestCase{
+		TerraformVersionChecks:   []tfversion.TerraformVersionCheck{tfversion.SkipBelow(tfversion.Version1_11_0)},
+		ProtoV6ProviderFactories: fastFactories(t, f),
+		Steps: []resource.TestStep{{
+			Config: fastConfig(`instance_id = "web"`, `admin_pass_wo = "s3cret-one"`, `admin_pass_wo_version = 1`),
+			ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+				nullAt("admin_pass"), nullAt("admin_pass_wo"),
+			}},
+			ConfigStateChecks: []statecheck.StateCheck{
+				statecheck.ExpectKnownValue(fastAddr, tfjsonpath.New("admin_pass"), knownvalue.Null()),
+				statecheck.ExpectKnownValue(fastAddr, tfjsonpath.New("admin_pass_wo"), knownvalue.Null()),
+			},
+			Check: resource.ComposeTestCheckFunc(lastPass(f, "s3cret-one"), noSecretInState("s3cret")),
+		}, {
+			Config: fastConfig(`instance_id = "web"`, `admin_pass_wo = "s3cret-two"`, `admin_pass_wo_version = 2`),
+			ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+				plancheck.ExpectResourceAction(fastAddr, plancheck.ResourceActionDestroyBeforeCreate),
+				nullAt("admin_pass"),
+			}},
+			Check: resource.ComposeTestCheckFunc(lastPass(f, "s3cret-two"), noSecretInState("s3cret")),
+		}, {
+			// A new value without a new version is not seen (write-only values cannot be compared).
+			Config:   fastConfig(`instance_id = "web"`, `admin_pass_wo = "s3cret-three"`, `admin_pass_wo_version = 2`),
+			PlanOnly: true,
+		}},
+	})
+	if n := f.Count("rescue web"); n != 2 {
+		t.Fatalf("%d rescues, want 2: %v", n, f.Calls())
+	}
+}
+
+func TestFast_writeOnlyPasswordConflicts(t *testing.T) {
+	t.Parallel()
+	f := rescuetest.New("web")
+	resource.UnitTest(t, resource.TestCase{
+		TerraformVersionChecks:   []tfversion.TerraformVersionCheck{tfversion.SkipBelow(tfversion.Version1_11_0)},
+		ProtoV6ProviderFactories: fastFactories(t, f),
+		Steps: []resource.TestStep{{
+			Config:      fastConfig(`instance_id = "web"`, `admin_pass = "a"`, `admin_pass_wo = "b"`, `admin_pass_wo_version = 1`),
+			PlanOnly:    true,
+			ExpectError: regexp.MustCompile(`(?s)admin_pass.*cannot be specified when`),
+		}, {
+			Config:      fastConfig(`instance_id = "web"`, `admin_pass_wo = "b"`),
+			PlanOnly:    true,
+			ExpectError: regexp.MustCompile(`(?s)admin_pass_wo_version.*must be specified`),
+		}},
+	})
 }

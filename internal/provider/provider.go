@@ -144,7 +144,7 @@ func (p *rescueProvider) Schema(_ context.Context, _ provider.SchemaRequest, res
 					},
 					"max_retries": schema.Int64Attribute{
 						Optional:    true,
-						Description: "How often a GET is retried on 429 (after Retry-After) and 502/503/504. Default 5.",
+						Description: "How often a request is retried on 429 (after Retry-After) and a GET also on 502/503/504 and transport errors. Default 5. Waits retry beyond this until the resource's timeout.",
 						Validators:  []validator.Int64{int64validator.Between(0, 100)},
 					},
 					"allow_reauth": schema.BoolAttribute{
@@ -187,7 +187,8 @@ func (p *rescueProvider) Configure(ctx context.Context, req provider.ConfigureRe
 		return
 	}
 	if p.backend != nil {
-		resp.ResourceData = &client{kind: "injected", open: p.backend}
+		c := &client{kind: "injected", open: p.backend}
+		resp.ResourceData, resp.DataSourceData = c, c
 		return
 	}
 	data, diags := sharedClient(configKey(req.Config.Raw.String(), os.Environ()), func() (*client, diag.Diagnostics) {
@@ -198,11 +199,13 @@ func (p *rescueProvider) Configure(ctx context.Context, req provider.ConfigureRe
 		return
 	}
 	tflog.Debug(ctx, "rescue provider configured", map[string]any{"backend": data.kind})
-	resp.ResourceData = data
+	resp.ResourceData, resp.DataSourceData = data, data
 }
 
 func (p *rescueProvider) Resources(context.Context) []func() resource.Resource {
 	return []func() resource.Resource{NewInstanceResource}
 }
 
-func (p *rescueProvider) DataSources(context.Context) []func() datasource.DataSource { return nil }
+func (p *rescueProvider) DataSources(context.Context) []func() datasource.DataSource {
+	return []func() datasource.DataSource{NewInstancesDataSource}
+}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"time"
 )
 
 // Engine runs rescue operations on one Backend and waits for their outcome.
@@ -46,7 +47,7 @@ const (
 // deadline bounds the whole operation. An error wrapping ErrAccepted means the backend had
 // accepted the rescue, so the instance may be in rescue: the caller must keep track of it.
 func (e *Engine) Rescue(ctx context.Context, req Request) (Result, *Instance, error) {
-	cur, err := e.Backend.Get(ctx, req.InstanceID)
+	cur, err := e.read(ctx, req.InstanceID)
 	if err != nil {
 		return Result{}, nil, err
 	}
@@ -138,7 +139,7 @@ func (e *Engine) leftover(ctx context.Context, req Request, cur *Instance) (Resu
 // Unrescue unrescues an instance and waits until it runs from its own disks again. An
 // instance that is not in rescue or is gone is a success with the matching Outcome.
 func (e *Engine) Unrescue(ctx context.Context, id string) (Outcome, *Instance, error) {
-	cur, err := e.Backend.Get(ctx, id)
+	cur, err := e.read(ctx, id)
 	if IsNotFound(err) {
 		return Gone, nil, nil
 	}
@@ -184,7 +185,7 @@ func (e *Engine) Unrescue(ctx context.Context, id string) (Outcome, *Instance, e
 
 // Read returns the instance, waiting out a rescue or unrescue in progress.
 func (e *Engine) Read(ctx context.Context, id string) (*Instance, error) {
-	cur, err := e.Backend.Get(ctx, id)
+	cur, err := e.read(ctx, id)
 	if err != nil || !cur.State.Transient() {
 		return cur, err
 	}
@@ -231,6 +232,28 @@ func (e *Engine) waitRescueSettled(ctx context.Context, id string) (*Instance, e
 	return e.Poller.Wait(ctx, "rescue", id, e.get(id), func(i *Instance) (bool, error) {
 		return i.State != StateRescuing, nil
 	})
+}
+
+// read is Backend.Get, riding out transient failures (IsUnavailable) until ctx ends, as the
+// waits do: a read before an action is as safe to repeat as the reads of a wait.
+// A read that times out this way is a TimeoutError of op "read" that counts the outage from
+// the first read.
+func (e *Engine) read(ctx context.Context, id string) (*Instance, error) {
+	start := time.Now()
+	inst, first := e.Backend.Get(ctx, id)
+	if !IsUnavailable(first) || ctx.Err() != nil {
+		return inst, first
+	}
+	inst, err := e.Poller.Wait(ctx, "read", id, e.get(id), func(*Instance) (bool, error) { return true, nil })
+	var te *TimeoutError
+	if errors.As(err, &te) {
+		// No read succeeded since the first one failed.
+		te.Unreachable = time.Since(start)
+		if te.LastErr == nil {
+			te.LastErr = first
+		}
+	}
+	return inst, err
 }
 
 func (e *Engine) get(id string) GetFunc {

@@ -138,3 +138,11 @@ type ActionReasoner interface {
 type Closer interface {
 	Close() error
 }
+
+// Scoper is implemented by backends whose instance ids are unique only within a scope (a cloud
+// and region, a libvirt host): the scope is part of the resource identity.
+type Scoper interface {
+	// Scope names where the backend's instance ids are unique, e.g. "openstack:<compute
+	// endpoint>" or "libvirt:<connection URI>".
+	Scope() string
+}

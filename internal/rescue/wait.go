@@ -65,30 +65,44 @@ type IntervalPoller struct {
 // NewPoller returns an IntervalPoller with the given backoff.
 func NewPoller(b Backoff) *IntervalPoller { return &IntervalPoller{Backoff: b} }
 
-// Wait implements Poller.
+// Wait implements Poller. A read that fails with a transient error (IsUnavailable: the
+// backend unreachable, HTTP 429 or 5xx, a lost connection) is tried again with the same
+// backoff, or after the backend's Retry-After when it is longer, until ctx ends; any other
+// read error ends the wait at once. At the deadline the TimeoutError says what the wait saw.
 func (p *IntervalPoller) Wait(ctx context.Context, op, instanceID string, get GetFunc, done DoneFunc) (*Instance, error) {
 	var (
 		interval time.Duration
 		last     *Instance
+		down     outage
 	)
 	timer := time.NewTimer(0)
 	defer timer.Stop()
 	<-timer.C
 	for {
 		interval = p.Backoff.Next(interval)
-		timer.Reset(p.Backoff.jittered(interval))
+		timer.Reset(max(p.Backoff.jittered(interval), down.retryAfter))
 		select {
 		case <-ctx.Done():
-			return last, waitCtxErr(ctx, op, instanceID, last)
+			return last, waitCtxErr(ctx, op, instanceID, last, &down)
 		case <-timer.C:
 		}
+		start := time.Now()
 		inst, err := get(ctx)
 		if err != nil {
 			if ctx.Err() != nil {
-				return last, waitCtxErr(ctx, op, instanceID, last)
+				if IsUnavailable(err) {
+					// The deadline came while the backend was being retried.
+					down.saw(err, start)
+				}
+				return last, waitCtxErr(ctx, op, instanceID, last, &down)
 			}
-			return last, err
+			if !IsUnavailable(err) {
+				return last, err
+			}
+			down.saw(err, start)
+			continue
 		}
+		down = outage{}
 		last = inst
 		ok, err := done(inst)
 		if err != nil {
@@ -100,7 +114,26 @@ func (p *IntervalPoller) Wait(ctx context.Context, op, instanceID string, get Ge
 	}
 }
 
-func waitCtxErr(ctx context.Context, op, id string, last *Instance) error {
+// outage is the current run of failed reads of a wait.
+type outage struct {
+	since      time.Time     // when the first failed read of the run began
+	err        error         // the last failure
+	retryAfter time.Duration // the backend's Retry-After of the last failure
+}
+
+func (o *outage) saw(err error, at time.Time) {
+	if o.since.IsZero() {
+		o.since = at
+	}
+	o.err = err
+	o.retryAfter = 0
+	var ue *UnavailableError
+	if errors.As(err, &ue) {
+		o.retryAfter = ue.RetryAfter
+	}
+}
+
+func waitCtxErr(ctx context.Context, op, id string, last *Instance, down *outage) error {
 	status := "unknown"
 	if last != nil {
 		status = last.Status
@@ -109,7 +142,11 @@ func waitCtxErr(ctx context.Context, op, id string, last *Instance) error {
 		}
 	}
 	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-		return &TimeoutError{Op: op, InstanceID: id, Last: status}
+		te := &TimeoutError{Op: op, InstanceID: id, Last: status}
+		if down != nil && down.err != nil {
+			te.Unreachable, te.LastErr = time.Since(down.since), down.err
+		}
+		return te
 	}
 	return ctx.Err()
 }

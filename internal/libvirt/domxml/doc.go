@@ -15,6 +15,10 @@
 //     <boot order='1'/>. <os><boot dev=.../> is removed, the other per-device boot orders are
 //     shifted by one, and a virtio-scsi controller is added for bus scsi when there is none.
 //
+// Both modes can also set <os><bios rebootTimeout> (Options.RebootTimeout), so that SeaBIOS
+// resets the guest after a boot failure instead of halting silently; Firmware tells whether a
+// domain boots with SeaBIOS at all.
+//
 // Unknown content survives: libvirtxml only models what it knows and drops the rest on a
 // round trip (an element or attribute of a newer libvirt, a hypervisor namespace it does not
 // model). So Rescue never re-marshals the whole domain through libvirtxml: it reads the domain

@@ -101,6 +101,11 @@ func Rescue(original string, opts Options) (string, error) {
 			return "", err
 		}
 	}
+	if opts.RebootTimeout != nil {
+		if err := p.setRebootTimeout(*opts.RebootTimeout); err != nil {
+			return "", err
+		}
+	}
 	out := p.doc.String()
 	// The result must still be a domain libvirtxml can read, with the disks we meant.
 	var check libvirtxml.Domain

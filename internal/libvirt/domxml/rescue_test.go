@@ -80,8 +80,15 @@ var rescueCases = []rescueCase{
 
 	{input: "ppc64-pseries", name: "legacy", opts: Options{Image: overlay}},
 	{input: "ppc64-pseries", name: "cdrom-default", opts: Options{Device: "cdrom", Image: iso}}, // bus resolved: scsi
+	{input: "pc-bootdev", name: "cdrom-sata-reboottimeout", opts: Options{Device: "cdrom", Bus: "sata", Image: iso, RebootTimeout: ms(1000)}},
+	{input: "pc-bios-serial", name: "legacy-reboottimeout", opts: Options{Image: overlay, RebootTimeout: ms(1000)}},
+	{input: "pc-bios-serial", name: "disk-virtio-reboottimeout", opts: Options{Device: "disk", Bus: "virtio", Image: overlay, RebootTimeout: ms(1000)}},
+	{input: "pc-bootdev", name: "err-reboottimeout-range", opts: Options{Image: overlay, RebootTimeout: ms(70000)}, errText: "want -1 to 65535"},
+
 	{input: "ppc64-pseries", name: "err-disk-ide", opts: Options{Device: "disk", Bus: "ide", Image: overlay}, errAttr: "bus", errText: "POWER"},
 }
+
+func ms(v int) *int { return &v }
 
 func readInput(t *testing.T, name string) string {
 	t.Helper()
@@ -230,8 +237,8 @@ func nodeString(n *node) string {
 	return d.String()
 }
 
-// checkPreserved: every element of the original (by name and attributes, boot orders and
-// target names aside) is still in the rescue definition, known to libvirtxml or not.
+// checkPreserved: every element of the original (by name and attributes, boot orders, target
+// names and the BIOS reboot timeout aside) is still in the rescue definition, known to libvirtxml or not.
 func checkPreserved(t *testing.T, od, nd *document) {
 	t.Helper()
 	count := func(doc *document) map[string]int {
@@ -243,6 +250,9 @@ func checkPreserved(t *testing.T, od, nd *document) {
 				for _, a := range n.attrs {
 					if a.Name.Local == "dev" && n.name.Local == "target" {
 						continue
+					}
+					if a.Name.Local == "rebootTimeout" && n.name.Local == "bios" {
+						continue // Options.RebootTimeout sets it
 					}
 					attrs = append(attrs, rawName(a.Name)+"="+a.Value)
 				}
@@ -319,6 +329,11 @@ func checkStable(t *testing.T, orig, out string, opts Options, before, after []D
 	od, _ := parseTree(orig)
 	op := &parsed{doc: od}
 	op.dropOSBoot()
+	if opts.RebootTimeout != nil {
+		if err := op.setRebootTimeout(*opts.RebootTimeout); err != nil {
+			t.Fatal(err)
+		}
+	}
 	if got, want := nd.String(), od.String(); got != want {
 		t.Errorf("stable mode changed more than the rescue device, boot orders and os/boot:\n%s\n--- want ---\n%s", got, want)
 	}

@@ -35,6 +35,10 @@ type Options struct {
 	// ConfigDriveBus is the bus of the config drive; empty: ide on pc, sata on q35, scsi on
 	// other architectures, like Nova.
 	ConfigDriveBus string
+	// RebootTimeout, when set, becomes <os><bios rebootTimeout> (milliseconds, -1 to 65535):
+	// SeaBIOS then resets the guest that long after a boot failure instead of halting, which
+	// the backend can watch for (see Firmware). Other <bios> attributes are kept.
+	RebootTimeout *int
 }
 
 // Stable reports whether the options select the stable-device mode.

@@ -7,6 +7,7 @@ import (
 	"context"
 	"fmt"
 	"sync"
+	"time"
 
 	"github.com/rescue-labs/terraform-provider-rescue/internal/rescue"
 )
@@ -25,6 +26,11 @@ type Fake struct {
 	pending map[string]pendingState
 	calls   []string
 	pass    int
+	last    rescue.Request
+	// rescuedAt, metadata and tags per instance, for List.
+	rescuedAt map[string]time.Time
+	metadata  map[string]map[string]string
+	tags      map[string][]string
 
 	// Ticks is how many reads a rescue or unrescue stays in progress (default 1; negative: for
 	// ever, a rescue that never ends).
@@ -45,11 +51,15 @@ type Fake struct {
 	Images map[string][2]string
 }
 
-var _ rescue.Backend = (*Fake)(nil)
+var (
+	_ rescue.Backend = (*Fake)(nil)
+	_ rescue.Lister  = (*Fake)(nil)
+)
 
 // New returns a fake with the given instances, each active (running, not in rescue).
 func New(ids ...string) *Fake {
-	f := &Fake{instances: map[string]*rescue.Instance{}, pending: map[string]pendingState{}, Ticks: 1}
+	f := &Fake{instances: map[string]*rescue.Instance{}, pending: map[string]pendingState{}, Ticks: 1,
+		rescuedAt: map[string]time.Time{}, metadata: map[string]map[string]string{}, tags: map[string][]string{}}
 	for _, id := range ids {
 		f.Set(id, rescue.StateActive)
 	}
@@ -112,6 +122,13 @@ func (f *Fake) Count(call string) int {
 	return n
 }
 
+// LastRescue returns the request of the latest rescue.
+func (f *Fake) LastRescue() rescue.Request {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.last
+}
+
 // Validate implements rescue.Backend.
 func (f *Fake) Validate(_ context.Context, req rescue.Request) (rescue.Plan, error) {
 	f.mu.Lock()
@@ -151,6 +168,7 @@ func (f *Fake) Rescue(_ context.Context, req rescue.Request) (rescue.Result, err
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.calls = append(f.calls, "rescue "+req.InstanceID)
+	f.last = req
 	i, ok := f.instances[req.InstanceID]
 	if !ok {
 		return rescue.Result{}, &rescue.NotFoundError{What: "instance", ID: req.InstanceID}
@@ -173,6 +191,7 @@ func (f *Fake) Rescue(_ context.Context, req rescue.Request) (rescue.Result, err
 	}
 	f.transition(i, rescue.StateRescuing, rescue.StateRescued)
 	i.ImageID, i.Device, i.Bus, i.Mode = image, p.Device, p.Bus, p.Mode
+	f.rescuedAt[i.ID] = time.Now().UTC()
 	if f.RescueFault != "" {
 		i.State, i.Status, i.Fault = rescue.StateError, "ERROR", f.RescueFault
 	}
@@ -253,3 +272,33 @@ func (f *Fake) Get(_ context.Context, id string) (*rescue.Instance, error) {
 	c := *i
 	return &c, nil
 }
+
+// Label sets an instance's metadata and tags (what Nova has), and when its rescue began.
+func (f *Fake) Label(id string, metadata map[string]string, tags []string, rescuedAt time.Time) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.metadata[id], f.tags[id] = metadata, tags
+	if !rescuedAt.IsZero() {
+		f.rescuedAt[id] = rescuedAt
+	}
+}
+
+// List implements rescue.Lister.
+func (f *Fake) List(_ context.Context, flt rescue.Filter) ([]rescue.Listed, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var all []rescue.Listed
+	yes := true
+	for id, i := range f.instances {
+		l := rescue.Listed{ID: id, Name: i.Name, Status: i.Status, Metadata: f.metadata[id], Tags: f.tags[id]}
+		if i.State == rescue.StateRescued || i.State == rescue.StateRescuing {
+			l.InRescue, l.RescuedAt, l.ByProvider = true, f.rescuedAt[id], &yes
+			l.Mode, l.Device, l.Bus, l.ImageID = i.Mode, i.Device, i.Bus, i.ImageID
+		}
+		all = append(all, l)
+	}
+	return flt.Select(all), nil
+}
+
+// Scope implements rescue.Scoper.
+func (f *Fake) Scope() string { return "fake:test" }

@@ -1,0 +1,158 @@
+package provider_test
+
+// Real network faults between the provider and libvirtd through the real Terraform CLI: a TCP
+// proxy (internal/acctest/faultproxy) in front of the private libvirtd's socket, reached as
+// test+tcp://, that black-holes the traffic at a precise point of a rescue or an unrescue, or
+// from the start. The resource's timeouts hold (within a grace for the rollback and the CLI),
+// what the run could not finish stays in state, and the next run converges.
+
+import (
+	"regexp"
+	"testing"
+	"time"
+
+	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
+	"github.com/hashicorp/terraform-plugin-testing/plancheck"
+
+	"github.com/rescue-labs/terraform-provider-rescue/internal/acctest"
+	"github.com/rescue-labs/terraform-provider-rescue/internal/acctest/faultproxy"
+	"github.com/rescue-labs/terraform-provider-rescue/internal/acctest/libvirtd"
+)
+
+// faultGrace is what a run may take beyond its timeout: the rollback's own bound (10 s), the
+// watchdog's (2 s), and Terraform's plan and start-up on a loaded machine.
+const faultGrace = 25 * time.Second
+
+// lvProxied is the test:///default side of lvTD reached through a fault proxy (test+tcp://).
+func lvProxied(t *testing.T) (*libvirtd.Env, *lvSide, *faultproxy.TCP) {
+	t.Helper()
+	lv, s := lvTD(t)
+	p, err := faultproxy.NewTCP("unix", lv.Socket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := p.Close(); err != nil {
+			t.Errorf("close proxy: %v", err)
+		}
+	})
+	ps := *s
+	ps.uri = "test+tcp://" + p.Addr() + "/default"
+	return lv, &ps, p
+}
+
+// elapsedWithin fails the test when more than limit passed since start.
+func elapsedWithin(t *testing.T, what string, start time.Time, limit time.Duration) {
+	t.Helper()
+	d := time.Since(start)
+	t.Logf("%s took %v", what, d.Round(100*time.Millisecond))
+	if d > limit {
+		t.Errorf("%s took %v, want at most %v", what, d, limit)
+	}
+}
+
+// fired fails the test when the proxy's trigger did not fire.
+func fired(t *testing.T, ch <-chan struct{}) {
+	t.Helper()
+	select {
+	case <-ch:
+	default:
+		t.Error("the proxy never black-holed: the fault hit nothing")
+	}
+}
+
+// An apply whose connection is black-holed in the middle of the rescue (right after the
+// overlay volume was sent to libvirtd) fails within create = "20s" plus a grace, and keeps the
+// resource in state (tainted: the next plan replaces it). Once the network passes again, the
+// next apply converges (the interrupted rescue is undone, a new one made) and destroy restores
+// the original definition byte for byte with no rescue volume left.
+func TestAccLibvirtFault_rescueBlackholed(t *testing.T) {
+	_, s, p := lvProxied(t)
+	const name = "acc-fault-rescue"
+	img := tdVolume(t, s, name+"-image.iso", "raw", "")
+	tdDomain(t, s, name, "pc", false)
+	orig := s.mustXML(t, name)
+	cfg := s.config(attr("instance_id", name), attr("image_id", img), `timeouts = { create = "20s" }`)
+	var trigger <-chan struct{}
+	var start time.Time
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: acctest.ProviderFactories,
+		CheckDestroy:             check(func() error { return checkRestored(s, name, orig) }),
+		Steps: []resource.TestStep{{
+			PreConfig: func() {
+				trigger = p.BlackholeOn([]byte("<name>" + name + ".rescue-"))
+				start = time.Now()
+			},
+			Config:      cfg,
+			ExpectError: regexp.MustCompile(`Instance may be in rescue`),
+		}, {
+			PreConfig: func() {
+				elapsedWithin(t, "the black-holed apply", start, 20*time.Second+faultGrace)
+				fired(t, trigger)
+				p.Pass()
+			},
+			Config: cfg,
+			ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+				plancheck.ExpectResourceAction(addr, plancheck.ResourceActionDestroyBeforeCreate),
+			}},
+			Check: check(func() error { return checkRescued(s, name, orig, rescueExpect{rootTarget: "vda"}) }),
+		}},
+	})
+}
+
+// A destroy whose connection is black-holed in the middle of the unrescue (right after the
+// original definition was sent back) fails within delete = "20s" plus a grace and keeps the
+// resource in state; once the network passes again, the next destroy converges to the
+// original definition byte for byte.
+func TestAccLibvirtFault_unrescueBlackholed(t *testing.T) {
+	_, s, p := lvProxied(t)
+	const name = "acc-fault-unrescue"
+	img := tdVolume(t, s, name+"-image.iso", "raw", "")
+	tdDomain(t, s, name, "pc", false)
+	orig := s.mustXML(t, name)
+	cfg := s.config(attr("instance_id", name), attr("image_id", img), `timeouts = { delete = "20s" }`)
+	var trigger <-chan struct{}
+	var start time.Time
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: acctest.ProviderFactories,
+		CheckDestroy:             check(func() error { return checkRestored(s, name, orig) }),
+		Steps: []resource.TestStep{{
+			Config: cfg,
+			Check:  check(func() error { return checkRescued(s, name, orig, rescueExpect{rootTarget: "vda"}) }),
+		}, {
+			PreConfig: func() {
+				trigger = p.BlackholeOn([]byte("state='restoring'"))
+				start = time.Now()
+			},
+			Config:      cfg,
+			Destroy:     true,
+			ExpectError: regexp.MustCompile(`context deadline exceeded`),
+		}, {
+			PreConfig: func() {
+				elapsedWithin(t, "the black-holed destroy", start, 20*time.Second+faultGrace)
+				fired(t, trigger)
+				p.Pass()
+			},
+			Config:  cfg,
+			Destroy: true,
+		}},
+	})
+}
+
+// A plan through a proxy that black-holes from the start gives up within the resource's read
+// timeout (read = "10s"), connecting included, not after a fixed 2 minutes.
+func TestAccLibvirtFault_planBlackholed(t *testing.T) {
+	_, s, p := lvProxied(t)
+	p.Blackhole()
+	cfg := s.config(attr("instance_id", "acc-fault-plan"), attr("image_id", "/default-pool/none.iso"), `timeouts = { read = "10s" }`)
+	start := time.Now()
+	resource.Test(t, resource.TestCase{
+		ProtoV6ProviderFactories: acctest.ProviderFactories,
+		Steps: []resource.TestStep{{
+			Config:      cfg,
+			PlanOnly:    true,
+			ExpectError: regexp.MustCompile(`context deadline exceeded`),
+		}},
+	})
+	elapsedWithin(t, "the black-holed plan", start, 10*time.Second+faultGrace)
+}
