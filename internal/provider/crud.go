@@ -292,6 +292,10 @@ func (r *instanceResource) Read(ctx context.Context, req resource.ReadRequest, r
 	if rescue.IsNotFound(err) {
 		tflog.Warn(ctx, "instance is gone; removing it from state")
 		resp.State.RemoveResource(ctx)
+		// The framework refuses a read that returns no identity, even one that removes the
+		// resource ("Missing Resource Identity After Read", e.g. for a state written by
+		// Terraform < 1.12, which keeps none).
+		resp.Diagnostics.Append(setIdentity(ctx, resp.Identity, id, eng.Backend)...)
 		return
 	}
 	if err != nil {
@@ -313,6 +317,7 @@ func (r *instanceResource) Read(ctx context.Context, req resource.ReadRequest, r
 	case rescue.StateActive, rescue.StateStopped:
 		tflog.Warn(ctx, "instance is no longer in rescue; removing it from state", map[string]any{"status": statusOf(inst)})
 		resp.State.RemoveResource(ctx)
+		resp.Diagnostics.Append(setIdentity(ctx, resp.Identity, id, eng.Backend)...)
 		return
 	default:
 		// An error or unknown state (Nova's ERROR or UNKNOWN during a cell outage, a libvirt
