@@ -2,8 +2,11 @@ package acctest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -426,6 +429,23 @@ func (n *Nova) InstanceActions(t testing.TB, id string) []string {
 	out := make([]string, 0, len(body.InstanceActions))
 	for _, a := range body.InstanceActions {
 		out = append(out, a.Action)
+	}
+	return out
+}
+
+// RescuePasswords returns the rescue passwords the compute host got for a server, oldest
+// first (novasim's driver records them in the Nova state directory).
+func (n *Nova) RescuePasswords(t testing.TB, id string) []string {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(n.Dir, "rescue-passwords"))
+	if err != nil && !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("read the rescue passwords: %v", err)
+	}
+	var out []string
+	for _, line := range strings.Split(string(b), "\n") {
+		if uuid, pass, ok := strings.Cut(line, " "); ok && uuid == id {
+			out = append(out, pass)
+		}
 	}
 	return out
 }

@@ -116,6 +116,11 @@ func New(ctx context.Context, cfg Config) (*Backend, error) {
 		}
 	}
 	b.provider = pc
+	noauth := ""
+	if c.Cloud == "" && c.AuthURL == "" {
+		noauth = c.Token
+	}
+	b.initOwnership(noauth)
 
 	if u := override("compute"); u != "" {
 		b.compute = gophercloud.ServiceClient{ProviderClient: pc, Endpoint: computeURL(u), Type: "compute"}

@@ -45,6 +45,9 @@ type Backend struct {
 	// confirmWindow and confirmEvery pace the reads after an ambiguous rescue POST
 	// (rescueConfirmWindow, rescueConfirmEvery; shorter in tests).
 	confirmWindow, confirmEvery time.Duration
+
+	// own keeps the local records of operations in flight (ownership.go).
+	own ownership
 }
 
 var _ rescue.Backend = (*Backend)(nil)
@@ -318,10 +321,17 @@ func (b *Backend) Rescue(ctx context.Context, req rescue.Request) (rescue.Result
 			return rescue.Result{}, err
 		}
 	}
-	got, err := servers.Rescue(ctx, c, req.InstanceID, servers.RescueOpts{
+	// The record of this rescue, held until the operation's context ends (ownership.go).
+	rec, err := b.acquire(ctx, "rescue", req.InstanceID)
+	if err != nil {
+		return rescue.Result{}, err
+	}
+	r := servers.Rescue(ctx, c, req.InstanceID, servers.RescueOpts{
 		AdminPass: pass, RescueImageRef: req.ImageID,
-	}).Extract()
+	})
+	got, err := r.Extract()
 	if err == nil {
+		b.accepted(req.InstanceID, rec, r.Header)
 		if got != "" {
 			pass = got
 		}
@@ -329,6 +339,7 @@ func (b *Backend) Rescue(ctx context.Context, req rescue.Request) (rescue.Result
 		return rescue.Result{AdminPass: pass}, nil
 	}
 	if !ambiguous(err) {
+		b.refused(rec)
 		return rescue.Result{}, actionError("rescue", req.InstanceID, err, pass)
 	}
 	before := rescue.State("")
@@ -336,7 +347,11 @@ func (b *Backend) Rescue(ctx context.Context, req rescue.Request) (rescue.Result
 		before = info.state
 	}
 	// Nova's error bodies may echo the request: the password never shows.
-	return b.confirmRescue(ctx, req.InstanceID, pass, before, redact(describe(err), pass))
+	res, err := b.confirmRescue(ctx, req.InstanceID, pass, before, redact(describe(err), pass))
+	if err == nil {
+		b.accepted(req.InstanceID, rec, nil)
+	}
+	return res, err
 }
 
 // confirmRescue watches the server after a rescue POST that failed without a clear answer.
@@ -445,14 +460,24 @@ func (b *Backend) Unrescue(ctx context.Context, instanceID string) error {
 	if err != nil {
 		return err
 	}
+	rec, err := b.acquire(ctx, "unrescue", instanceID)
+	if err != nil {
+		return err
+	}
 	err = servers.Unrescue(ctx, c, instanceID).ExtractErr()
 	if err == nil {
+		b.accepted(instanceID, rec, nil)
 		return nil
 	}
 	if !ambiguous(err) {
+		b.refused(rec)
 		return actionError("unrescue", instanceID, err)
 	}
-	return b.confirm(ctx, "unrescue", instanceID, err)
+	if err := b.confirm(ctx, "unrescue", instanceID, err); err != nil {
+		return err
+	}
+	b.accepted(instanceID, rec, nil)
+	return nil
 }
 
 // Get implements rescue.Backend: GET /servers/{id}, mapped to the engine's states.
@@ -466,7 +491,12 @@ func (b *Backend) Get(ctx context.Context, instanceID string) (*rescue.Instance,
 	if err != nil {
 		return nil, triedFor(getError(instanceID, err), time.Since(start))
 	}
-	return instanceOf(s), nil
+	inst := instanceOf(s)
+	b.observe(instanceID, inst.State)
+	if ip := b.liveOther(instanceID); ip != nil {
+		inst.InProgress = ip
+	}
+	return inst, nil
 }
 
 // instanceOf maps a Nova server to the engine's Instance (pure logic).

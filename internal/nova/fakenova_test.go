@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/rescue-labs/terraform-provider-rescue/internal/nova/oprecord"
 )
 
 // fakeServerID and fakeImageID are the one server and image of fakeNova.
@@ -151,6 +153,8 @@ func clearEnv(t *testing.T) {
 func (f *fakeNova) backend(t *testing.T, retries int) *Backend {
 	t.Helper()
 	clearEnv(t)
+	// Each fake backend keeps its operation records apart (the fake's server id is the same).
+	t.Setenv(oprecord.EnvDir, t.TempDir())
 	b, err := New(context.Background(), Config{Token: "admin:admin", MaxRetries: &retries,
 		EndpointOverrides: map[string]string{"compute": f.srv.URL + "/v2.1", "image": f.srv.URL + "/image"}})
 	if err != nil {

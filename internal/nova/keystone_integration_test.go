@@ -39,6 +39,13 @@ func TestIntegrationKeystoneAuth(t *testing.T) {
 		if inst.State != rescue.StateActive {
 			t.Fatalf("server %+v", inst)
 		}
+		// The user and project of the credentials are those Nova records for the server's
+		// creation by the same demo user in the same project (the proof of a lost rescue
+		// compares them with the rescue's instance action).
+		s := k.Nova.Server(t, server)
+		if u, p := b.Identity(); u == "" || u != s.UserID || p != s.TenantID {
+			t.Fatalf("identity user %q project %q; Nova's server has user %q project %q", u, p, s.UserID, s.TenantID)
+		}
 		plan, err := b.Validate(c, rescue.Request{InstanceID: server, ImageID: acctest.RescueImageID})
 		if err != nil || plan.Device != "cdrom" {
 			t.Fatalf("validate through the catalog (Glance): %+v %v", plan, err)

@@ -343,8 +343,9 @@ func (r *instanceResource) Read(ctx context.Context, req resource.ReadRequest, r
 		return
 	}
 	id := state.ID.ValueString()
-	// The identity is set first: the framework wants one after every read, also one that
-	// removes the resource.
+	// The identity is set first: the framework refuses a read that returns none, also one that
+	// removes the resource ("Missing Resource Identity After Read", e.g. for a state written by
+	// Terraform < 1.12, which keeps none).
 	resp.Diagnostics.Append(setIdentity(ctx, resp.Identity, id, eng.Backend)...)
 	inst, err := eng.Read(ctx, id)
 	if rescue.IsNotFound(err) {
@@ -366,6 +367,9 @@ func (r *instanceResource) Read(ctx context.Context, req resource.ReadRequest, r
 	resp.Diagnostics.Append(resp.Private.SetKey(ctx, privateBroken, broken)...)
 	switch inst.State {
 	case rescue.StateRescued:
+		if s, ok := eng.Backend.(settler); ok {
+			s.Settled(id)
+		}
 	case rescue.StateActive, rescue.StateStopped:
 		tflog.Warn(ctx, "instance is no longer in rescue; removing it from state", map[string]any{"status": statusOf(inst)})
 		resp.State.RemoveResource(ctx)
@@ -394,6 +398,10 @@ func (r *instanceResource) Read(ctx context.Context, req resource.ReadRequest, r
 	fill(&state.Mode, string(inst.Mode))
 	resp.Diagnostics.Append(resp.State.Set(ctx, &state)...)
 }
+
+// settler is implemented by backends that keep local records of their operations (Nova): Read
+// tells them that the state holds the instance's rescue, so its record is no longer needed.
+type settler interface{ Settled(instanceID string) }
 
 func (r *instanceResource) Update(ctx context.Context, req resource.UpdateRequest, resp *resource.UpdateResponse) {
 	// Only attributes that need no new rescue change in place (shutdown_timeout, timeouts, and
