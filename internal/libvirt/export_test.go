@@ -30,3 +30,6 @@ func SetRescueXMLFilter(b *Backend, f func(string) string) { b.rescueXML = f }
 
 // SetAfterPress makes the Backend call f after each press of the ACPI power button.
 func SetAfterPress(b *Backend, f func()) { b.afterPress = f }
+
+// TransientPoolName is the name of the transient dir pool the backend makes for dir.
+func TransientPoolName(dir string) string { return transientPoolName(dir) }

@@ -86,10 +86,13 @@ func (b *Backend) Rescue(ctx context.Context, req rescue.Request) (rescue.Result
 	if err != nil {
 		return rescue.Result{}, fmt.Errorf("read definition of domain %s: %w", d.Name, notFound(err, req.InstanceID))
 	}
-	p, err := b.validate(l, d, orig, req, true)
+	p, err := b.validate(ctx, l, d, orig, req, true)
 	if err != nil {
 		return rescue.Result{}, err
 	}
+	// A transient pool made for the image is stopped when this rescue fails before its journal
+	// names it (and by the unrescue that ends it otherwise).
+	defer func() { _ = releaseTransientPool(l, p.Image.PoolDir) }()
 	timeout := req.ShutdownTimeout
 	if timeout <= 0 {
 		timeout = DefaultShutdownTimeout
