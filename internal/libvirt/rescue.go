@@ -92,7 +92,9 @@ func (b *Backend) Rescue(ctx context.Context, req rescue.Request) (rescue.Result
 	}
 	// A transient pool made for the image is stopped when this rescue fails before its journal
 	// names it (and by the unrescue that ends it otherwise).
-	defer func() { _ = releaseTransientPool(l, p.Image.PoolDir) }()
+	if p.Image != nil {
+		defer func() { _ = releaseTransientPool(l, p.Image.PoolDir) }()
+	}
 	timeout := req.ShutdownTimeout
 	if timeout <= 0 {
 		timeout = DefaultShutdownTimeout
