@@ -92,9 +92,7 @@ func (b *Backend) Rescue(ctx context.Context, req rescue.Request) (rescue.Result
 	}
 	// A transient pool made for the image is stopped when this rescue fails before its journal
 	// names it (and by the unrescue that ends it otherwise).
-	if p.Image != nil {
-		defer func() { _ = releaseTransientPool(l, p.Image.PoolDir) }()
-	}
+	defer p.done(l)
 	timeout := req.ShutdownTimeout
 	if timeout <= 0 {
 		timeout = DefaultShutdownTimeout

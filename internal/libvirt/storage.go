@@ -96,12 +96,45 @@ func ensureDirPool(l *golibvirt.Libvirt, dir string) (p golibvirt.StoragePool, o
 	return p, true, true, nil
 }
 
+// poolHolds counts, per directory, the operations of this process that use a transient pool of
+// ours right now (a rescue between its look-up of the image and its end, a plan's look-up):
+// a pool is stopped only when none does and no journal on the host names it. Checks and stops
+// happen under its mutex, so that an operation that takes a hold afterwards finds the pool
+// stopped and starts it again, never half-way.
+type poolHolds struct {
+	mu sync.Mutex
+	n  map[string]int
+}
+
+var holds = &poolHolds{n: map[string]int{}}
+
+func (h *poolHolds) take(dir string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.n[dir]++
+}
+
+func (h *poolHolds) drop(dir string) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.n[dir]--; h.n[dir] <= 0 {
+		delete(h.n, dir)
+	}
+}
+
 // releaseTransientPool stops the transient pool this backend makes for dir, unless no such
-// pool is active, it was defined persistently by someone, or a rescue journal on the host still
-// names it (a rescue in progress or in effect keeps its volumes there). Stopping a transient
-// dir pool removes no file. Best effort: errors are returned for logging only.
+// pool is active, it was defined persistently by someone, an operation of this process holds
+// it, or a rescue journal on the host still names it (a rescue in progress or in effect keeps
+// its volumes there). Stopping a transient dir pool removes no file. Best effort: errors are
+// returned for logging only. (Another process may still be between its look-up of the image and
+// its journal: it starts the pool again where it needs it, see holdPool.)
 func releaseTransientPool(l *golibvirt.Libvirt, dir string) error {
 	if dir == "" {
+		return nil
+	}
+	holds.mu.Lock()
+	defer holds.mu.Unlock()
+	if holds.n[dir] > 0 {
 		return nil
 	}
 	name := transientPoolName(dir)
@@ -149,20 +182,37 @@ func poolInUse(l *golibvirt.Libvirt, name, dir string) (string, error) {
 	return "", nil
 }
 
-// startedPools collects the directories whose transient pools a validation started.
-type startedPools []string
+// startedPools is what one validation did to transient pools: the directories it holds (see
+// poolHolds) and those whose pools it started.
+type startedPools struct {
+	held, started []string
+}
 
-func (s *startedPools) add(dir string) {
-	if s != nil && dir != "" {
-		*s = append(*s, dir)
+// hold takes a hold on dir's transient pool for this validation.
+func (s *startedPools) hold(dir string) {
+	if s != nil {
+		holds.take(dir)
+		s.held = append(s.held, dir)
 	}
 }
 
-// release stops the pools collected (when no journal names them).
-func (s startedPools) release(l *golibvirt.Libvirt) {
-	for _, dir := range s {
+func (s *startedPools) add(dir string) {
+	if s != nil && dir != "" {
+		s.started = append(s.started, dir)
+	}
+}
+
+// release drops the holds and stops the pools started (and extra, a pool the image was found
+// in) when nothing else uses them.
+func (s *startedPools) release(l *golibvirt.Libvirt, extra ...string) {
+	for _, dir := range s.held {
+		holds.drop(dir)
+	}
+	s.held = nil
+	for _, dir := range append(s.started, extra...) {
 		_ = releaseTransientPool(l, dir)
 	}
+	s.started = nil
 }
 
 // poolByDir finds the pool whose target is dir (virStoragePoolLookupByTargetPath, or a scan of
@@ -194,6 +244,8 @@ func poolByDir(l *golibvirt.Libvirt, dir string) (golibvirt.StoragePool, error) 
 // stops it again). dir is the directory of that pool when it is (or may be) ours. The error is
 // a NotFoundError when there is no such file, an InvalidError when the path is a directory.
 func volumeByPath(l *golibvirt.Libvirt, path string, started *startedPools) (golibvirt.StorageVol, string, error) {
+	// Held before the look-up: the pool holding it may be a transient one of ours.
+	started.hold(filepath.Dir(path))
 	v, err := l.StorageVolLookupByPath(path)
 	if err == nil {
 		return v, "", nil
@@ -201,10 +253,10 @@ func volumeByPath(l *golibvirt.Libvirt, path string, started *startedPools) (gol
 	if !isCode(err, golibvirt.ErrNoStorageVol) {
 		return v, "", fmt.Errorf("look up storage volume %s: %w", path, err)
 	}
+	dir := filepath.Dir(path)
 	if p, perr := poolByDir(l, path); perr == nil {
 		return v, "", &rescue.InvalidError{Attribute: "image_id", Msg: fmt.Sprintf("%s is a directory (the target of storage pool %s), not an image file; set image_id to an image file in it, or to pool/volume", path, p.Name)}
 	}
-	dir := filepath.Dir(path)
 	_, ours, made, perr := ensureDirPool(l, dir)
 	if perr != nil {
 		return v, "", perr

@@ -16,6 +16,21 @@ import (
 type plan struct {
 	rescue.Plan
 	Image *image
+	// pools are the transient pools the validation holds or started, released by done.
+	pools *startedPools
+}
+
+// done ends a rescue's use of transient pools: the holds are dropped, and a pool of ours that no
+// journal names (this rescue failed before or rolled back) is stopped.
+func (p *plan) done(l *golibvirt.Libvirt) {
+	if p.pools == nil {
+		return
+	}
+	dir := ""
+	if p.Image != nil {
+		dir = p.Image.PoolDir
+	}
+	p.pools.release(l, dir)
 }
 
 // Validate implements rescue.Backend: it checks, before any change, that the domain exists,
@@ -97,7 +112,7 @@ func validateValues(req rescue.Request) error {
 // the look-up; with apply unset (Validate, at plan) or on an error, a pool this call started is
 // stopped again before it returns (a plan changes nothing on the host).
 func (b *Backend) validate(ctx context.Context, l *golibvirt.Libvirt, d golibvirt.Domain, orig string, req rescue.Request, apply bool) (p *plan, err error) {
-	var started startedPools
+	started := &startedPools{}
 	defer func() {
 		if !apply || err != nil {
 			started.release(l)
@@ -152,13 +167,13 @@ func (b *Backend) validate(ctx context.Context, l *golibvirt.Libvirt, d golibvir
 	spec := req.ImageID
 	if spec == "" {
 		var err error
-		spec, err = defaultImage(l, orig, d.Name, &started)
+		spec, err = defaultImage(l, orig, d.Name, started)
 		if err != nil {
 			return nil, err
 		}
 		p.Warnings = append(p.Warnings, fmt.Sprintf("image_id not set: the rescue image is %s, the backing image of the root disk", spec))
 	}
-	img, err := resolveImage(l, spec, &started)
+	img, err := resolveImage(l, spec, started)
 	if err != nil {
 		return nil, err
 	}
@@ -170,7 +185,7 @@ func (b *Backend) validate(ctx context.Context, l *golibvirt.Libvirt, d golibvir
 		return nil, err
 	}
 	p.Warnings = append(p.Warnings, w...)
-	p.Image = img
+	p.Image, p.pools = img, started
 	return p, nil
 }
 
