@@ -322,6 +322,48 @@ func (n *Nova) Pause(t testing.TB, id string) {
 	n.WaitStatus(t, id, "PAUSED")
 }
 
+// Suspend suspends an ACTIVE server and waits for SUSPENDED.
+func (n *Nova) Suspend(t testing.TB, id string) {
+	t.Helper()
+	ctx, cancel := ctxT()
+	defer cancel()
+	if err := servers.Suspend(ctx, n.Compute, id).ExtractErr(); err != nil {
+		t.Fatalf("suspend %s: %v", id, err)
+	}
+	n.WaitStatus(t, id, "SUSPENDED")
+}
+
+// Shelve shelves a server and waits for SHELVED_OFFLOADED (Nova offloads at once by default).
+func (n *Nova) Shelve(t testing.TB, id string) {
+	t.Helper()
+	ctx, cancel := ctxT()
+	defer cancel()
+	if err := servers.Shelve(ctx, n.Compute, id).ExtractErr(); err != nil {
+		t.Fatalf("shelve %s: %v", id, err)
+	}
+	n.WaitStatus(t, id, "SHELVED_OFFLOADED")
+}
+
+// Lock locks a server with a reason (microversion 2.73) and unlocks it when the test ends
+// (before the server is deleted: a locked server cannot be deleted by a non-admin).
+func (n *Nova) Lock(t testing.TB, id, reason string) {
+	t.Helper()
+	ctx, cancel := ctxT()
+	defer cancel()
+	body := map[string]any{"lock": map[string]string{"locked_reason": reason}}
+	if _, err := n.Compute.Post(ctx, n.Compute.ServiceURL("servers", id, "action"), body, nil,
+		&gophercloud.RequestOpts{OkCodes: []int{202}}); err != nil {
+		t.Fatalf("lock %s: %v", id, err)
+	}
+	t.Cleanup(func() {
+		ctx, cancel := ctxT()
+		defer cancel()
+		if err := servers.Unlock(ctx, n.Compute, id).ExtractErr(); err != nil {
+			t.Errorf("unlock %s: %v", id, err)
+		}
+	})
+}
+
 // StopServer stops (os-stop) an ACTIVE server and waits for SHUTOFF.
 func (n *Nova) StopServer(t testing.TB, id string) {
 	t.Helper()
@@ -380,11 +422,17 @@ func (n *Nova) deleteAndWait(t testing.TB, id string) {
 // deletes it when the test ends. It is usable as rescue_image_ref at once.
 func (n *Nova) CreateImage(t testing.TB, name string, props map[string]string) string {
 	t.Helper()
+	return n.CreateImageFormat(t, name, "raw", props)
+}
+
+// CreateImageFormat is CreateImage with Glance's disk_format (container_format bare).
+func (n *Nova) CreateImageFormat(t testing.TB, name, diskFormat string, props map[string]string) string {
+	t.Helper()
 	ctx, cancel := ctxT()
 	defer cancel()
 	vis := images.ImageVisibilityPublic
 	img, err := images.Create(ctx, n.Image, images.CreateOpts{Name: name, ContainerFormat: "bare",
-		DiskFormat: "raw", Visibility: &vis, Properties: props}).Extract()
+		DiskFormat: diskFormat, Visibility: &vis, Properties: props}).Extract()
 	if err != nil {
 		t.Fatalf("create image %s: %v", name, err)
 	}

@@ -65,3 +65,6 @@ func SetBootWatch(b *Backend, limit, grace time.Duration) { b.bootWatch, b.bootG
 func SetGraces(b *Backend, cut, rollback time.Duration) {
 	b.cutGrace, b.rollbackGrace = cut, rollback
 }
+
+// TransientPoolName is the name of the transient dir pool the backend makes for dir.
+func TransientPoolName(dir string) string { return transientPoolName(dir) }

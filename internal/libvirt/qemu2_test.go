@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -138,6 +139,10 @@ func TestQEMUConfigDrive(t *testing.T) {
 	}
 	if files := rescueFiles(lv, name); len(files) != 0 {
 		t.Errorf("rescue files left: %v", files)
+	}
+	// The transient pool the rescue used for the images directory ended with it.
+	if pool := rlibvirt.TransientPoolName(lv.ImagesDir); slices.Contains(poolNames(t, l), pool) {
+		t.Errorf("transient pool %s still active after the unrescue", pool)
 	}
 }
 

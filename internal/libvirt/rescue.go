@@ -101,7 +101,7 @@ func (b *Backend) leftover(ctx context.Context, o *operation, req rescue.Request
 	if err := o.settle(ctx, req.InstanceID); err != nil {
 		return rescue.Result{}, true, err
 	}
-	ok, err := b.adoptable(l, d, j, req)
+	ok, err := b.adoptable(ctx, l, d, j, req)
 	if err != nil {
 		return rescue.Result{}, true, err
 	}
@@ -132,7 +132,7 @@ func ownerKind(j *journal) string {
 
 // adoptable reports whether the domain runs the rescue of journal j and that rescue is the
 // one req asks for (image, mode, device, bus, admin_pass).
-func (b *Backend) adoptable(l *golibvirt.Libvirt, d golibvirt.Domain, j *journal, req rescue.Request) (bool, error) {
+func (b *Backend) adoptable(ctx context.Context, l *golibvirt.Libvirt, d golibvirt.Domain, j *journal, req rescue.Request) (bool, error) {
 	if j.State == stateRestoring {
 		return false, nil
 	}
@@ -147,7 +147,7 @@ func (b *Backend) adoptable(l *golibvirt.Libvirt, d golibvirt.Domain, j *journal
 	if err != nil {
 		return false, nil // rolled back instead, which reports it
 	}
-	p, err := b.validate(l, d, original, req, false)
+	p, err := b.validate(ctx, l, d, original, req, false)
 	if err != nil || p.Image == nil {
 		return false, nil
 	}
@@ -176,10 +176,13 @@ func (b *Backend) rescue(ctx context.Context, o *operation, req rescue.Request, 
 	if err != nil {
 		return rescue.Result{}, fmt.Errorf("read definition of domain %s: %w", d.Name, notFound(err, req.InstanceID))
 	}
-	p, err := b.validate(l, d, orig, req, true)
+	p, err := b.validate(ctx, l, d, orig, req, true)
 	if err != nil {
 		return rescue.Result{}, err
 	}
+	// A transient pool made for the image is stopped when this rescue fails before its journal
+	// names it (and by the unrescue that ends it otherwise).
+	defer p.done(l)
 	timeout := req.ShutdownTimeout
 	if timeout <= 0 {
 		timeout = DefaultShutdownTimeout

@@ -174,6 +174,13 @@ func (b *Backend) unrescue(ctx context.Context, o *operation, j *journal, restar
 		// too (best effort, it only names what the persistent definition no longer has).
 		_ = l.DomainSetMetadata(d, int32(golibvirt.DomainMetadataElement), nil, nil, golibvirt.OptString{MetadataNamespace}, golibvirt.DomainAffectLive)
 	}
+	// The journal is gone: a transient pool made for the rescue image is stopped unless another
+	// rescue's journal names it (best effort; stopping it removes no file).
+	for _, jv := range []*journalVolume{j.ConfigDrive, j.Overlay} {
+		if jv != nil {
+			_ = releaseTransientPool(l, jv.PoolDir)
+		}
+	}
 	if err := b.step("unrescue", stepUnJournal); err != nil {
 		return err
 	}

@@ -2,7 +2,6 @@ package libvirt
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -17,6 +16,21 @@ import (
 type plan struct {
 	rescue.Plan
 	Image *image
+	// pools are the transient pools the validation holds or started, released by done.
+	pools *startedPools
+}
+
+// done ends a rescue's use of transient pools: the holds are dropped, and a pool of ours that no
+// journal names (this rescue failed before or rolled back) is stopped.
+func (p *plan) done(l *golibvirt.Libvirt) {
+	if p.pools == nil {
+		return
+	}
+	dir := ""
+	if p.Image != nil {
+		dir = p.Image.PoolDir
+	}
+	p.pools.release(l, dir)
 }
 
 // Validate implements rescue.Backend: it checks, before any change, that the domain exists,
@@ -45,7 +59,10 @@ func (b *Backend) Validate(ctx context.Context, req rescue.Request) (_ rescue.Pl
 	if err != nil {
 		return rescue.Plan{}, fmt.Errorf("read definition of domain %s: %w", d.Name, notFound(err, req.InstanceID))
 	}
-	p, err := b.validate(l, d, orig, req, false)
+	if err := checkRescuable(l, d, req.InstanceID); err != nil {
+		return rescue.Plan{}, err
+	}
+	p, err := b.validate(ctx, l, d, orig, req, false)
 	if err != nil {
 		return rescue.Plan{}, err
 	}
@@ -90,17 +107,25 @@ func validateValues(req rescue.Request) error {
 	return nil
 }
 
-// validate resolves a request against the domain's definition orig and the host. With apply
-// unset (Validate, at plan) it only looks things up: an image whose directory no storage pool
-// holds is left to apply (p.Image nil, a warning), where a transient pool is made for it.
-func (b *Backend) validate(l *golibvirt.Libvirt, d golibvirt.Domain, orig string, req rescue.Request, apply bool) (*plan, error) {
+// validate resolves a request against the domain's definition orig and the host, and checks the
+// rescue image: not a directory, not a disk any domain writes to, and content that can boot on
+// the rescue device. An image whose directory no storage pool holds gets a transient pool for
+// the look-up; with apply unset (Validate, at plan) or on an error, a pool this call started is
+// stopped again before it returns (a plan changes nothing on the host).
+func (b *Backend) validate(ctx context.Context, l *golibvirt.Libvirt, d golibvirt.Domain, orig string, req rescue.Request, apply bool) (p *plan, err error) {
+	started := &startedPools{}
+	defer func() {
+		if !apply || err != nil {
+			started.release(l)
+		}
+	}()
 	if err := validateValues(req); err != nil {
 		return nil, err
 	}
 	if err := checkPersistent(l, d, req.InstanceID); err != nil {
 		return nil, err
 	}
-	p := &plan{Plan: rescue.Plan{Mode: rescue.ModeLegacy}}
+	p = &plan{Plan: rescue.Plan{Mode: rescue.ModeLegacy}}
 	if req.Device != "" || req.Bus != "" {
 		m, host, err := hostInfo(l, orig)
 		if err != nil {
@@ -143,27 +168,30 @@ func (b *Backend) validate(l *golibvirt.Libvirt, d golibvirt.Domain, orig string
 	spec := req.ImageID
 	if spec == "" {
 		var err error
-		spec, err = defaultImage(l, orig, d.Name, apply)
-		var np *errNoPool
-		if errors.As(err, &np) {
-			p.Warnings = append(p.Warnings, fmt.Sprintf("image_id not set: the rescue image is the backing image of the root disk %s, which is looked up at apply (no storage pool holds %s yet)", np.Path, np.Dir))
-			return p, nil
-		}
+		spec, err = defaultImage(l, orig, d.Name, started)
 		if err != nil {
 			return nil, err
 		}
 		p.Warnings = append(p.Warnings, fmt.Sprintf("image_id not set: the rescue image is %s, the backing image of the root disk", spec))
 	}
-	img, err := resolveImage(l, spec, apply)
-	var np *errNoPool
-	if errors.As(err, &np) {
-		p.Warnings = append(p.Warnings, fmt.Sprintf("the rescue image %s is looked up at apply (no storage pool holds %s yet)", np.Path, np.Dir))
-		return p, nil
+	img, err := resolveImage(l, spec, started)
+	if err != nil && strings.HasPrefix(spec, "/") && isCode(err, golibvirt.ErrOperationInvalid) {
+		// Another process stopped the transient pool between the look-up and the volume's
+		// details (it saw no journal naming it): the look-up starts it again.
+		img, err = resolveImage(l, spec, started)
 	}
 	if err != nil {
 		return nil, err
 	}
-	p.Image = img
+	if err := checkNotInUse(l, img); err != nil {
+		return nil, err
+	}
+	w, err := checkContent(ctx, l, b.target, img, p.Device)
+	if err != nil {
+		return nil, err
+	}
+	p.Warnings = append(p.Warnings, w...)
+	p.Image, p.pools = img, started
 	return p, nil
 }
 
@@ -212,9 +240,9 @@ func hostInfo(l *golibvirt.Libvirt, orig string) (domxml.MachineInfo, domxml.Hos
 }
 
 // defaultImage is the rescue image when image_id is not set: the backing image of the root
-// disk, from the domain XML's <backingStore> or else from the storage volume (looked up only,
-// without create: an *errNoPool when no pool holds its directory).
-func defaultImage(l *golibvirt.Libvirt, orig, name string, create bool) (string, error) {
+// disk, from the domain XML's <backingStore> or else from the storage volume (see volumeByPath
+// for started).
+func defaultImage(l *golibvirt.Libvirt, orig, name string, started *startedPools) (string, error) {
 	root, err := domxml.RootDisk(orig)
 	if err != nil {
 		return "", &rescue.InvalidError{Attribute: "image_id", Msg: fmt.Sprintf("domain %s has no root disk to take a rescue image from (%v); set image_id", name, err)}
@@ -237,11 +265,7 @@ func defaultImage(l *golibvirt.Libvirt, orig, name string, create bool) (string,
 	case root.Type == "block":
 		return "", &rescue.InvalidError{Attribute: "image_id", Msg: fmt.Sprintf("the root disk %s of domain %s is a block device (%s), which has no backing image to rescue from; set image_id", root.Target, name, root.File)}
 	case root.File != "" && root.Type != "network":
-		vol, _, err = volumeByPath(l, root.File, create)
-		var np *errNoPool
-		if errors.As(err, &np) {
-			return "", err
-		}
+		vol, _, err = volumeByPath(l, root.File, started)
 		if err != nil {
 			return "", &rescue.InvalidError{Attribute: "image_id", Msg: fmt.Sprintf("cannot read the root disk %s of domain %s to find its backing image (%v); set image_id", root.File, name, err)}
 		}
@@ -256,4 +280,86 @@ func defaultImage(l *golibvirt.Libvirt, orig, name string, create bool) (string,
 		return "", &rescue.InvalidError{Attribute: "image_id", Msg: fmt.Sprintf("the root disk %s of domain %s has no backing image; set image_id to a rescue image (a file path on the host or pool/volume)", root.String(), name)}
 	}
 	return bk, nil
+}
+
+// checkNotInUse refuses an image that a domain (the one to rescue included) has as a writable
+// disk: the rescue overlay would be backed by a file that changes under it, and the domain's
+// own root disk cannot be its rescue image. Read-only uses (cdroms, <readonly/> disks, backing
+// files) are fine. It reads the persistent and, for running domains, the live definitions.
+func checkNotInUse(l *golibvirt.Libvirt, img *image) error {
+	doms, _, err := l.ConnectListAllDomains(1, 0)
+	if err != nil {
+		return fmt.Errorf("list domains to check that no domain uses the rescue image: %w", err)
+	}
+	for _, d := range doms {
+		flags := []golibvirt.DomainXMLFlags{golibvirt.DomainXMLInactive}
+		if active, err := l.DomainIsActive(d); err == nil && active != 0 {
+			flags = append(flags, 0)
+		}
+		for _, f := range flags {
+			x, err := l.DomainGetXMLDesc(d, f)
+			if err != nil {
+				if isCode(err, golibvirt.ErrNoDomain) {
+					break
+				}
+				return fmt.Errorf("read definition of domain %s to check that it does not use the rescue image: %w", d.Name, err)
+			}
+			disks, err := domxml.Summary(x)
+			if err != nil {
+				continue
+			}
+			for _, dk := range disks {
+				same := (dk.File != "" && dk.File == img.Path) || (dk.Volume != "" && dk.Pool == img.Pool.Name && dk.Volume == img.Vol.Name)
+				if same && !dk.ReadOnly && dk.Device != "cdrom" {
+					return &rescue.InvalidError{Attribute: "image_id", Msg: fmt.Sprintf("%s is a writable disk (%s) of domain %s: a rescue image must not be a disk that a domain writes to (its rescue overlay would change under it); use another image, or a copy of it", img.Path, dk.Target, d.Name)}
+				}
+			}
+		}
+	}
+	return nil
+}
+
+// checkContent refuses an image whose content cannot boot on device ("" is legacy mode: the
+// first disk). What cannot be told (a driver without volume download, compressed or encrypted
+// qcow2, other formats) is let through, with a warning except for the driver case.
+func checkContent(ctx context.Context, l *golibvirt.Libvirt, t *target, img *image, device string) ([]string, error) {
+	c, err := contentOf(ctx, l, t, img)
+	if why, ok := cannotTell(err); ok {
+		if strings.Contains(why, "cannot download") {
+			return nil, nil
+		}
+		return []string{fmt.Sprintf("the content of the rescue image %s was not checked: %s; make sure it boots as %s", img.Path, why, bootsAs(device))}, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read the first bytes of the rescue image %s: %w", img.Path, err)
+	}
+	if msg := contentProblem(c, device, img.Capacity); msg != "" {
+		return nil, &rescue.InvalidError{Attribute: "image_id", Msg: fmt.Sprintf("the rescue image %s (%s) cannot boot as %s: %s", img.Path, img.Format, bootsAs(device), msg)}
+	}
+	return nil, nil
+}
+
+func bootsAs(device string) string {
+	if device == "" {
+		return "the first disk (legacy mode)"
+	}
+	return "a " + device
+}
+
+// checkRescuable refuses (at plan) a domain in a state a rescue refuses: paused or suspended
+// to memory. A domain with a rescue journal is left to the rescue (it unrescues first).
+func checkRescuable(l *golibvirt.Libvirt, d golibvirt.Domain, id string) error {
+	j, err := readJournal(l, d)
+	if err != nil || j != nil {
+		return notFound(err, id)
+	}
+	state, err := domState(l, d)
+	if err != nil {
+		return notFound(err, id)
+	}
+	switch state {
+	case golibvirt.DomainPaused, golibvirt.DomainPmsuspended:
+		return &rescue.InvalidError{Attribute: "instance_id", Msg: fmt.Sprintf("domain %s is %s, and a rescue starts only from a running or shut-off domain: resume it (virsh resume %s, or virsh dompmwakeup for pmsuspended) or shut it off, then plan again", d.Name, stateName(state), d.Name)}
+	}
+	return nil
 }

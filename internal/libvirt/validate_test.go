@@ -147,7 +147,8 @@ func TestTestDriverDomainGone(t *testing.T) {
 	_ = rlibvirt.MetadataNamespace
 }
 
-// A paused domain is not rescued (as Nova refuses a PAUSED server): a conflict, nothing changed.
+// A paused domain is not rescued (as Nova refuses a PAUSED server): refused at plan (an
+// InvalidError on instance_id that names the state), a conflict at apply, nothing changed.
 func TestTestDriverPausedIsConflict(t *testing.T) {
 	td := newTestDriver(t)
 	img := td.volume(t, "rescue-paused.iso", "raw", "")
@@ -157,6 +158,10 @@ func TestTestDriverPausedIsConflict(t *testing.T) {
 		t.Fatal(err)
 	}
 	orig := td.xml(t, d, secure)
+	var ie *rescue.InvalidError
+	if _, err := b.Validate(context.Background(), rescue.Request{InstanceID: "td-paused", ImageID: img}); !errors.As(err, &ie) || ie.Attribute != "instance_id" || !strings.Contains(err.Error(), "paused") {
+		t.Fatalf("Validate of a paused domain: %T %v", err, err)
+	}
 	if _, err := b.Rescue(context.Background(), rescue.Request{InstanceID: "td-paused", ImageID: img}); !rescue.IsConflict(err) {
 		t.Fatalf("Rescue of a paused domain: %v", err)
 	}
@@ -222,8 +227,9 @@ func TestTestDriverValidateUnknown(t *testing.T) {
 }
 
 // Validate (terraform plan) changes nothing on the host: an image in a directory no storage
-// pool holds is left to apply (no transient pool is started at plan), also for the root
-// disk's backing image; a root disk of type='block' has no backing image to look for.
+// pool holds is looked up through a transient pool that Validate stops again before it returns
+// (so a missing image is refused at plan), also for the root disk's backing image; a root disk
+// of type='block' has no backing image to look for.
 func TestTestDriverValidateMakesNoPool(t *testing.T) {
 	td := newTestDriver(t)
 	b := newBackend(t, td.lv.TestURI)
@@ -259,11 +265,12 @@ func TestTestDriverValidateMakesNoPool(t *testing.T) {
 		req  rescue.Request
 		ok   func(rescue.Plan, error) bool
 	}{
-		{"image without pool", rescue.Request{InstanceID: "td-val-nopool", ImageID: "/td-nopool-img/rescue.iso"}, func(p rescue.Plan, err error) bool {
-			return err == nil && p.Mode == rescue.ModeLegacy && strings.Contains(strings.Join(p.Warnings, " "), "apply")
+		{"image without pool", rescue.Request{InstanceID: "td-val-nopool", ImageID: "/td-nopool-img/rescue.iso"}, func(_ rescue.Plan, err error) bool {
+			return rescue.IsNotFound(err) && strings.Contains(err.Error(), "/td-nopool-img/rescue.iso")
 		}},
-		{"default image without pool", rescue.Request{InstanceID: "td-val-nopool-root"}, func(p rescue.Plan, err error) bool {
-			return err == nil && strings.Contains(strings.Join(p.Warnings, " "), "apply")
+		{"default image without pool", rescue.Request{InstanceID: "td-val-nopool-root"}, func(_ rescue.Plan, err error) bool {
+			var ie *rescue.InvalidError
+			return errors.As(err, &ie) && ie.Attribute == "image_id" && strings.Contains(err.Error(), "/td-nopool-root/root.qcow2")
 		}},
 		{"block root disk", rescue.Request{InstanceID: "td-val-block-root"}, func(_ rescue.Plan, err error) bool {
 			var ie *rescue.InvalidError

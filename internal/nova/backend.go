@@ -156,13 +156,18 @@ func checkRequest(req rescue.Request) error {
 	return nil
 }
 
-// Validate implements rescue.Backend: it checks the request and resolves device, bus and
-// mode from the rescue image's hw_rescue_device / hw_rescue_bus properties. Empty
+// Validate implements rescue.Backend: it checks the request, refuses a server in a state Nova
+// does not rescue from (PAUSED, SUSPENDED, SHELVED, ...; see stateProblem) or locked for these
+// non-admin credentials, and resolves device, bus and mode from the rescue image's
+// hw_rescue_device / hw_rescue_bus properties. Empty
 // InstanceID or ImageID mean "not known yet": what depends on them is left unresolved
 // (Plan.Mode empty when the rescue image is not known). Without image_id, a server whose own
 // image is gone from Glance is an InvalidError on image_id: Nova would revert the rescue.
 func (b *Backend) Validate(ctx context.Context, req rescue.Request) (rescue.Plan, error) {
-	plan, _, err := b.validate(ctx, req)
+	plan, info, err := b.validate(ctx, req)
+	if err == nil && info != nil && info.warning != "" {
+		plan.Warnings = append(plan.Warnings, info.warning)
+	}
 	return plan, err
 }
 
@@ -172,6 +177,8 @@ type serverInfo struct {
 	volumeBacked bool
 	// state is the server's state when Validate read it.
 	state rescue.State
+	// warning is about the server's state (a lock that may not stop the rescue).
+	warning string
 }
 
 func (b *Backend) validate(ctx context.Context, req rescue.Request) (rescue.Plan, *serverInfo, error) {
@@ -185,11 +192,15 @@ func (b *Backend) validate(ctx context.Context, req rescue.Request) (rescue.Plan
 			return rescue.Plan{}, nil, err
 		}
 		start := time.Now()
-		s, err := servers.Get(ctx, c, req.InstanceID).Extract()
+		r := servers.Get(ctx, c, req.InstanceID)
+		s, err := r.Extract()
 		if err != nil {
 			return rescue.Plan{}, nil, triedFor(getError(req.InstanceID, err), time.Since(start))
 		}
 		info = &serverInfo{imageID: serverImageID(s), volumeBacked: serverImageID(s) == "", state: instanceOf(s).State}
+		if info.warning, err = b.checkState(req.InstanceID, r, s); err != nil {
+			return rescue.Plan{}, info, err
+		}
 		if info.volumeBacked && !n.supports(MicroversionBFVRescue) {
 			return rescue.Plan{}, info, &rescue.UnsupportedError{Msg: fmt.Sprintf("instance %s is volume-backed: "+
 				"rescuing it needs compute API microversion %s, and this cloud supports at most %s",
@@ -236,6 +247,9 @@ func (b *Backend) validate(ctx context.Context, req rescue.Request) (rescue.Plan
 		return rescue.Plan{}, info, err
 	}
 	plan, err := resolve(req, imageID, props)
+	if err == nil {
+		err = formatProblem(imageID, plan.Device, props)
+	}
 	return plan, info, err
 }
 

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"net/http"
+	"slices"
 	"sync"
 	"time"
 
@@ -15,9 +16,11 @@ import (
 // imageCacheTTL is how long the rescue properties of an image are reused.
 const imageCacheTTL = 15 * time.Second
 
-// imageProperties are the stable-device rescue properties of a Glance image.
+// imageProperties are the stable-device rescue properties and the formats of a Glance image.
 type imageProperties struct {
 	device, bus string
+	// diskFormat and containerFormat are Glance's disk_format and container_format.
+	diskFormat, containerFormat string
 }
 
 type imageEntry struct {
@@ -65,7 +68,8 @@ func propertiesOf(img *images.Image) imageProperties {
 		}
 		return fmt.Sprint(v)
 	}
-	return imageProperties{device: str("hw_rescue_device"), bus: str("hw_rescue_bus")}
+	return imageProperties{device: str("hw_rescue_device"), bus: str("hw_rescue_bus"),
+		diskFormat: img.DiskFormat, containerFormat: img.ContainerFormat}
 }
 
 // imageProps reads the rescue properties of an image through Glance v2.
@@ -91,4 +95,28 @@ func (b *Backend) imageProps(ctx context.Context, id string) (imageProperties, e
 	p := propertiesOf(img)
 	b.images.put(id, p)
 	return p, nil
+}
+
+// diskImageFormats are Glance disk formats that hold a disk image (a container such as qcow2, or
+// an Amazon machine image): not the ISO 9660 image a cdrom boots.
+var diskImageFormats = []string{"qcow2", "vmdk", "vdi", "vhd", "vhdx", "ploop", "ami"}
+
+// formatProblem refuses what Glance's formats clearly say cannot boot on the rescue device
+// (device "" is legacy mode, the image boots as the first disk): a kernel or ramdisk image on
+// any device, a disk image format on a cdrom. What they cannot tell is let through: a raw image
+// may hold an ISO or a disk, and an ISO may boot as a disk (hybrid ISOs do).
+func formatProblem(imageID, device string, p imageProperties) error {
+	for _, f := range []string{p.diskFormat, p.containerFormat} {
+		if f == "aki" || f == "ari" {
+			return &rescue.InvalidError{Attribute: "image_id", Msg: fmt.Sprintf("image %s is a kernel or ramdisk "+
+				"image (format %s), which no rescue device boots: use a bootable disk or ISO image", imageID, f)}
+		}
+	}
+	if device == "cdrom" && slices.Contains(diskImageFormats, p.diskFormat) {
+		return &rescue.InvalidError{Attribute: "image_id", Msg: fmt.Sprintf("image %s has disk_format %s (a disk "+
+			"image), and its hw_rescue_device=cdrom boots only an ISO 9660 image (disk_format iso): use an ISO "+
+			"image, or make it a disk rescue image (`openstack image set --property hw_rescue_device=disk %s`)",
+			imageID, p.diskFormat, imageID)}
+	}
+	return nil
 }

@@ -231,3 +231,36 @@ func TestIntegrationKeystoneAuth(t *testing.T) {
 		}
 	})
 }
+
+// A locked server is refused at plan for credentials without the admin role (Keystone's token
+// says the roles), naming the lock's reason and the fix; with the admin role it passes with a
+// warning (Nova lets admins act on locked servers).
+func TestIntegrationKeystoneLockedServer(t *testing.T) {
+	clearOSEnv(t)
+	k := acctest.Keystone(t)
+	server := k.Nova.CreateServer(t, acctest.ServerOpts{})
+	k.Nova.Lock(t, server, "disk forensics")
+	c := ctx(t)
+	backend := func(user, password, project string) *nova.Backend {
+		b, err := nova.New(c, nova.Config{AuthURL: k.AuthURL, UserName: user, Password: password,
+			TenantName: project, EndpointType: "public"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { _ = b.Close() })
+		return b
+	}
+	demo := backend(acctest.KeystoneDemoUser, acctest.KeystoneDemoPassword, acctest.KeystoneDemoProject)
+	_, err := demo.Validate(c, rescue.Request{InstanceID: server})
+	wantInvalid(t, err, "instance_id", "is locked", `"disk forensics"`, "openstack server unlock "+server)
+	_, err = demo.Rescue(c, rescue.Request{InstanceID: server})
+	wantInvalid(t, err, "instance_id", "is locked")
+	if got := k.Nova.CountAction(t, server, "rescue"); got != 0 {
+		t.Fatalf("Nova recorded %d rescues", got)
+	}
+	admin := backend(acctest.KeystoneAdminUser, acctest.KeystoneAdminPassword, "admin")
+	plan, err := admin.Validate(c, rescue.Request{InstanceID: server})
+	if err != nil || !strings.Contains(strings.Join(plan.Warnings, " "), "admin role") {
+		t.Fatalf("admin: %+v %v", plan, err)
+	}
+}

@@ -238,14 +238,26 @@ func TestIntegrationNovaMessagesVerbatim(t *testing.T) {
 	if !errors.As(err, &conflict) || conflict.Msg != want {
 		t.Fatalf("unrescue of ACTIVE: %v, want conflict %q", err, want)
 	}
-	// 409: rescue of a PAUSED server.
+	// A PAUSED server, which Nova would refuse with a 409, is refused before the POST (at plan
+	// and at apply), naming the state and the fix.
 	n.Pause(t, id)
+	_, err = b.Validate(c, rescue.Request{InstanceID: id})
+	wantInvalid(t, err, "instance_id", "is PAUSED", "openstack server unpause "+id)
 	_, err = b.Rescue(c, rescue.Request{InstanceID: id})
-	want = "Cannot 'rescue' instance " + id + " while it is in vm_state paused"
-	if !errors.As(err, &conflict) || conflict.Msg != want {
-		t.Fatalf("rescue of PAUSED: %v, want conflict %q", err, want)
-	}
+	wantInvalid(t, err, "instance_id", "is PAUSED")
 	if got := n.CountAction(t, id, "rescue"); got != 0 {
+		t.Fatalf("Nova recorded %d rescues", got)
+	}
+
+	// A cdrom rescue image whose Glance disk_format says it is a disk image (qcow2) is refused
+	// before the POST, on image_id.
+	active := n.CreateServer(t, acctest.ServerOpts{Name: t.Name() + "-formats"})
+	qcow := n.CreateImageFormat(t, t.Name()+"-qcow2-cdrom", "qcow2", map[string]string{"hw_rescue_device": "cdrom", "hw_rescue_bus": "scsi"})
+	_, err = b.Validate(c, rescue.Request{InstanceID: active, ImageID: qcow})
+	wantInvalid(t, err, "image_id", "disk_format qcow2", "hw_rescue_device=cdrom")
+	_, err = b.Rescue(c, rescue.Request{InstanceID: active, ImageID: qcow})
+	wantInvalid(t, err, "image_id", "disk_format qcow2")
+	if got := n.CountAction(t, active, "rescue"); got != 0 {
 		t.Fatalf("Nova recorded %d rescues", got)
 	}
 

@@ -88,6 +88,7 @@ func (r *instanceResource) ValidateConfig(ctx context.Context, req resource.Vali
 	if resp.Diagnostics.HasError() {
 		return
 	}
+	validateTimeouts(m.Timeouts, &resp.Diagnostics)
 	if !m.Device.IsNull() && !m.Device.IsUnknown() && !m.Bus.IsNull() && !m.Bus.IsUnknown() {
 		d, b := m.Device.ValueString(), m.Bus.ValueString()
 		if (d == "floppy") != (b == "fdc") {

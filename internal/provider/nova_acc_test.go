@@ -499,18 +499,48 @@ func TestAccNovaRescue_alreadyInRescueNotInState(t *testing.T) {
 	})
 }
 
+// Servers in states Nova does not rescue from (PAUSED, SUSPENDED, SHELVED_OFFLOADED) are refused
+// at plan, naming the state and the fix; Nova records no action and the servers keep their
+// state. (A PAUSED server used to pass plan and fail at apply with Nova's 409.)
 func TestAccNovaRescue_pausedServerRefused(t *testing.T) {
 	n := acctest.StartNovaT(t)
-	id := n.CreateServer(t, acctest.ServerOpts{})
-	n.Pause(t, id)
+	paused := n.CreateServer(t, acctest.ServerOpts{Name: t.Name() + "-paused"})
+	suspended := n.CreateServer(t, acctest.ServerOpts{Name: t.Name() + "-suspended"})
+	shelved := n.CreateServer(t, acctest.ServerOpts{Name: t.Name() + "-shelved"})
+	n.Pause(t, paused)
+	n.Suspend(t, suspended)
+	n.Shelve(t, shelved)
+	unchanged := func() error {
+		for id, status := range map[string]string{paused: "PAUSED", suspended: "SUSPENDED", shelved: "SHELVED_OFFLOADED"} {
+			if err := n.CheckStatus(id, status); err != nil {
+				return err
+			}
+			if err := actionsAre(t, n, id, 0, 0)(nil); err != nil {
+				return err
+			}
+		}
+		return nil
+	}
+	step := func(id, words0 string) resource.TestStep {
+		return resource.TestStep{
+			Config:      novaConfig(n, attr("instance_id", id)),
+			PlanOnly:    true,
+			ExpectError: words(words0),
+			PreConfig: func() {
+				if err := unchanged(); err != nil {
+					t.Fatal(err)
+				}
+			},
+		}
+	}
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: acctest.ProviderFactories,
-		CheckDestroy:             resource.ComposeAggregateTestCheckFunc(destroyedTo(n, id, "PAUSED"), actionsAre(t, n, id, 0, 0)),
-		Steps: []resource.TestStep{{
-			Config: novaConfig(n, attr("instance_id", id)),
-			// Nova's 409, verbatim.
-			ExpectError: words("while it is in vm_state paused"),
-		}},
+		CheckDestroy:             check(unchanged),
+		Steps: []resource.TestStep{
+			step(paused, "instance "+paused+" is PAUSED, and Nova rescues only ACTIVE, SHUTOFF or ERROR servers: unpause it"),
+			step(suspended, "instance "+suspended+" is SUSPENDED, and Nova rescues only ACTIVE, SHUTOFF or ERROR servers: resume it"),
+			step(shelved, "instance "+shelved+" is SHELVED_OFFLOADED, and Nova rescues only ACTIVE, SHUTOFF or ERROR servers: unshelve it"),
+		},
 	})
 }
 

@@ -103,3 +103,16 @@ func TestValidateAmbiguousEnvironment(t *testing.T) {
 	t.Setenv("LIBVIRT_DEFAULT_URI", "test:///default")
 	planError(t, `resource "rescue_instance" "x" { instance_id = "vm1" }`, `(?s)Backend is ambiguous`)
 }
+
+// A zero or negative timeout is refused at plan (it used to pass and fail at apply with
+// "context deadline exceeded"), naming the attribute.
+func TestValidateNonPositiveTimeouts(t *testing.T) {
+	planError(t, nowhere+`resource "rescue_instance" "x" {
+  instance_id = "vm1"
+  timeouts    = { create = "-1m" }
+}`, `(?s)Invalid timeout.*timeouts.create = "-1m" is not a positive duration.*rescue`)
+	planError(t, nowhere+`resource "rescue_instance" "x" {
+  instance_id = "vm1"
+  timeouts    = { create = "5m", delete = "0s" }
+}`, `(?s)timeouts.delete = "0s" is not a positive duration`)
+}

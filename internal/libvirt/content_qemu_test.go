@@ -1,0 +1,93 @@
+package libvirt_test
+
+import (
+	"context"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+
+	golibvirt "github.com/digitalocean/go-libvirt"
+
+	"github.com/rescue-labs/terraform-provider-rescue/internal/acctest/libvirtd"
+	"github.com/rescue-labs/terraform-provider-rescue/internal/rescue"
+)
+
+// The rescue image's content is checked at plan through the storage API (volume format and
+// first bytes, qcow2 read through its tables and backing files): an image that cannot boot on
+// the device is refused on image_id, naming what was found and what the device needs; a
+// directory and another domain's root disk are refused too. Nothing changes on the host (no
+// pool is left, the definitions stay). The guests are only defined: nothing boots here.
+func TestQEMUImageContentAtPlan(t *testing.T) {
+	lv := libvirtd.Shared(t)
+	l := lv.QEMU(t)
+	const name, backed, other = "qemu-content", "qemu-content-backed", "qemu-content-other"
+	lv.DefineGuest(t, name, libvirtd.GuestOptions{})
+	lv.DefineGuest(t, backed, libvirtd.GuestOptions{Backing: true})
+	lv.DefineGuest(t, other, libvirtd.GuestOptions{})
+	b := newBackend(t, lv.QEMUURI)
+	ctx := context.Background()
+	im := lv.Images()
+	// A directory in a directory no pool holds (its parent gets a transient pool for the
+	// look-up, stopped again).
+	parent := t.TempDir()
+	sub := filepath.Join(parent, "sub")
+	if err := os.Mkdir(sub, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	origs := map[string]string{}
+	for _, n := range []string{name, backed, other} {
+		origs[n] = lv.DomainXML(t, n, golibvirt.DomainXMLInactive|golibvirt.DomainXMLSecure)
+	}
+	pools := poolNames(t, l)
+	for _, c := range []struct {
+		name                string
+		dom, image, dev, bs string
+		ok                  func(error) bool
+	}{
+		{"qcow2 disk on cdrom", name, im.RescueDisk, "cdrom", "sata", invalidOn("image_id", "rescue-disk.qcow2 (qcow2)", "MBR boot signature", "a cdrom boots only an ISO 9660 image")},
+		{"iso on disk", name, im.RescueISO, "disk", "sata", invalidOn("image_id", "ISO 9660", "an ISO is not a disk")},
+		{"iso in legacy mode", name, im.RescueISO, "", "", invalidOn("image_id", "legacy mode", "an ISO is not a disk")},
+		{"disk on floppy", name, im.RescueDisk, "floppy", "fdc", invalidOn("image_id", "16777216 bytes", "at most 2.88 MB")},
+		{"iso on floppy", name, im.RescueISO, "floppy", "fdc", invalidOn("image_id", "use device = \"cdrom\"")},
+		{"default image on cdrom", backed, "", "cdrom", "sata", invalidOn("image_id", "base.qcow2", "a cdrom boots only an ISO")},
+		{"directory", name, sub, "", "", invalidOn("image_id", sub+" is a directory")},
+		{"another domain's root disk", name, lv.RootDisk(other), "", "", invalidOn("image_id", "domain "+other)},
+		{"iso on cdrom", name, im.RescueISO, "cdrom", "sata", nil},
+		{"qcow2 disk on disk", name, im.RescueDisk, "disk", "scsi", nil},
+		{"qcow2 disk in legacy mode", name, im.RescueDisk, "", "", nil},
+		{"floppy on floppy", name, im.RescueFloppy, "floppy", "fdc", nil},
+		{"qcow2 overlay read through its backing file", name, im.RootOverlay, "disk", "sata", nil},
+		{"default image in legacy mode", backed, "", "", "", nil},
+		{"config iso another domain reads", name, im.ConfigISO, "cdrom", "scsi", nil},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			req := rescue.Request{InstanceID: c.dom, ImageID: c.image, Device: c.dev, Bus: c.bs}
+			p, err := b.Validate(ctx, req)
+			switch {
+			case c.ok == nil && err != nil:
+				t.Errorf("Validate: %v", err)
+			case c.ok == nil && strings.Contains(strings.Join(p.Warnings, " "), "not checked"):
+				t.Errorf("Validate could not check the content: %q", p.Warnings)
+			case c.ok != nil && !c.ok(err):
+				t.Errorf("Validate: %T %v", err, err)
+			}
+			if got := poolNames(t, l); !slices.Equal(got, pools) {
+				t.Errorf("pools %v, before %v", got, pools)
+			}
+		})
+	}
+	// Rescue refuses it before any change as well.
+	if _, err := b.Rescue(ctx, rescue.Request{InstanceID: name, ImageID: im.RescueDisk, Device: "cdrom", Bus: "sata"}); !invalidOn("image_id", "a cdrom boots only an ISO")(err) {
+		t.Errorf("Rescue: %T %v", err, err)
+	}
+	for n, orig := range origs {
+		if got := lv.DomainXML(t, n, golibvirt.DomainXMLInactive|golibvirt.DomainXMLSecure); got != orig {
+			t.Errorf("definition of %s changed:\n%s", n, got)
+		}
+	}
+	if got := poolNames(t, l); !slices.Equal(got, pools) {
+		t.Errorf("pools %v, before %v", got, pools)
+	}
+}
