@@ -7,6 +7,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework-timeouts/resource/timeouts"
 	"github.com/hashicorp/terraform-plugin-framework-validators/int64validator"
 	"github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
+	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-framework/path"
 	"github.com/hashicorp/terraform-plugin-framework/resource"
 	"github.com/hashicorp/terraform-plugin-framework/resource/schema"
@@ -151,15 +152,20 @@ func (r *instanceResource) Schema(ctx context.Context, _ resource.SchemaRequest,
 }
 
 func (r *instanceResource) Configure(_ context.Context, req resource.ConfigureRequest, resp *resource.ConfigureResponse) {
-	if req.ProviderData == nil {
-		return
+	r.client = clientOf(req.ProviderData, &resp.Diagnostics)
+}
+
+// clientOf is the client Configure handed to resources and data sources (nil before the
+// provider is configured).
+func clientOf(data any, diags *diag.Diagnostics) *client {
+	if data == nil {
+		return nil
 	}
-	c, ok := req.ProviderData.(*client)
+	c, ok := data.(*client)
 	if !ok {
-		resp.Diagnostics.AddError("Unexpected provider data", "This is a bug in the provider: please report it.")
-		return
+		diags.AddError("Unexpected provider data", "This is a bug in the provider: please report it.")
 	}
-	r.client = c
+	return c
 }
 
 func (r *instanceResource) ImportState(ctx context.Context, req resource.ImportStateRequest, resp *resource.ImportStateResponse) {
