@@ -86,24 +86,22 @@ func (b *Backend) negotiate(ctx context.Context) (negotiated, error) {
 		return *b.mv, nil
 	}
 	c := b.compute
+	// gophercloud falls back to the version in the URL ("microversions not supported") when it
+	// cannot read the version document at all: read it first, so that a 503 is an unavailable
+	// backend, never remembered as an endpoint without microversions.
 	start := time.Now()
+	if _, err := c.ProviderClient.Request(ctx, http.MethodGet, c.Endpoint,
+		&gophercloud.RequestOpts{OkCodes: []int{http.StatusOK, http.StatusMultipleChoices}}); err != nil {
+		return negotiated{}, versionDocError(c.Endpoint, err, time.Since(start))
+	}
 	sm, err := utils.GetSupportedMicroversions(ctx, &c)
 	var n negotiated
 	switch {
 	case err != nil && strings.Contains(err.Error(), "microversions not supported"):
-		// gophercloud says so also when it could not read the version document at all (it
-		// then falls back to the version in the URL): read it to tell a 503 from a legacy
-		// endpoint, and never remember a failure as "no microversions".
-		if _, gerr := c.ProviderClient.Request(ctx, http.MethodGet, c.Endpoint,
-			&gophercloud.RequestOpts{OkCodes: []int{http.StatusOK, http.StatusMultipleChoices}}); gerr != nil {
-			return negotiated{}, triedFor(markUnavailable(markAuth(fmt.Errorf("read the compute API version document at %s: %s",
-				b.compute.Endpoint, describe(gerr)), gerr, http.StatusUnauthorized), gerr), time.Since(start))
-		}
 		// A compute endpoint without microversions (legacy v2): no header.
 		n = negotiated{min: microversion{2, 0}, max: microversion{2, 0}}
 	case err != nil:
-		return negotiated{}, triedFor(markUnavailable(markAuth(fmt.Errorf("read the compute API version document at %s: %s",
-			b.compute.Endpoint, describe(err)), err, http.StatusUnauthorized), err), time.Since(start))
+		return negotiated{}, versionDocError(c.Endpoint, err, time.Since(start))
 	default:
 		n.min = microversion{sm.MinMajor, sm.MinMinor}
 		n.max = microversion{sm.MaxMajor, sm.MaxMinor}
@@ -114,6 +112,12 @@ func (b *Backend) negotiate(ctx context.Context) (negotiated, error) {
 		"microversion": n.use, "max_microversion": n.max.String(), "min_microversion": n.min.String(),
 	})
 	return n, nil
+}
+
+// versionDocError describes a failed read of the compute version document (tried for d).
+func versionDocError(endpoint string, err error, d time.Duration) error {
+	return triedFor(markUnavailable(markAuth(fmt.Errorf("read the compute API version document at %s: %s",
+		endpoint, describe(err)), err, http.StatusUnauthorized), err), d)
 }
 
 // computeClient returns a compute client for one request, at the negotiated microversion.
