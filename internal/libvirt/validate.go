@@ -175,9 +175,11 @@ func (b *Backend) validate(ctx context.Context, l *golibvirt.Libvirt, d golibvir
 		p.Warnings = append(p.Warnings, fmt.Sprintf("image_id not set: the rescue image is %s, the backing image of the root disk", spec))
 	}
 	img, err := resolveImage(l, spec, started)
-	if err != nil && strings.HasPrefix(spec, "/") && isCode(err, golibvirt.ErrOperationInvalid) {
+	for try := 0; try < 3 && err != nil && strings.HasPrefix(spec, "/") &&
+		isCode(err, golibvirt.ErrOperationInvalid, golibvirt.ErrNoStoragePool, golibvirt.ErrNoStorageVol); try++ {
 		// Another process stopped the transient pool between the look-up and the volume's
-		// details (it saw no journal naming it): the look-up starts it again.
+		// details (it saw no journal naming it; the pool is inactive or already gone): the
+		// look-up starts it again.
 		img, err = resolveImage(l, spec, started)
 	}
 	if err != nil {

@@ -414,6 +414,14 @@ func (r *instanceResource) Update(ctx context.Context, req resource.UpdateReques
 	}
 	resp.Diagnostics.Append(resp.State.Set(ctx, &plan)...)
 	resp.Diagnostics.Append(resp.Private.SetKey(ctx, privateImported, nil)...)
+	// The framework wants an identity after every update too (a state written by Terraform
+	// < 1.12 has none to carry over); its scope needs the backend.
+	eng, err := r.engine(ctx)
+	if err != nil {
+		addErr(&resp.Diagnostics, "Cannot reach the backend", err)
+		return
+	}
+	resp.Diagnostics.Append(setIdentity(ctx, resp.Identity, plan.ID.ValueString(), eng.Backend)...)
 }
 
 func (r *instanceResource) Delete(ctx context.Context, req resource.DeleteRequest, resp *resource.DeleteResponse) {

@@ -371,3 +371,24 @@ func TestFast_writeOnlyPasswordConflicts(t *testing.T) {
 		}},
 	})
 }
+
+// A change that needs no new rescue (shutdown_timeout) is an in-place update, no backend action.
+func TestFast_inPlaceUpdate(t *testing.T) {
+	t.Parallel()
+	f := rescuetest.New("web")
+	resource.UnitTest(t, resource.TestCase{
+		ProtoV6ProviderFactories: fastFactories(t, f),
+		Steps: []resource.TestStep{{
+			Config: fastConfig(`instance_id = "web"`),
+		}, {
+			Config: fastConfig(`instance_id = "web"`, `shutdown_timeout = "30s"`),
+			ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
+				plancheck.ExpectResourceAction(fastAddr, plancheck.ResourceActionUpdate),
+			}},
+			ConfigStateChecks: []statecheck.StateCheck{expectString("shutdown_timeout", "30s")},
+		}},
+	})
+	if f.Count("rescue web") != 1 {
+		t.Fatalf("calls %v", f.Calls())
+	}
+}
