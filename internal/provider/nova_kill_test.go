@@ -192,6 +192,13 @@ func TestAccNovaLiveRunIsLeftAlone(t *testing.T) {
 	w := novaWorkspace(t, n, id)
 	n.RescueOOB(t, id, "")
 
+	// By hand, no record: plan warns (an error would also break `terraform destroy`, whose
+	// first plan is a normal one) and says apply will refuse; apply refuses with the import block.
+	p := w.Run("plan", "-input=false")
+	if !p.OK() || !strings.Contains(oneLine(p.Output), "Warning: Instance already in rescue") ||
+		!strings.Contains(oneLine(p.Output), "Apply will refuse this rescue before any change") {
+		t.Fatalf("plan over a rescue by hand: want the warning:\n%s", p)
+	}
 	// By hand, no record: the import message.
 	r := w.Apply()
 	if r.OK() || !strings.Contains(oneLine(r.Output), "already in rescue") || !strings.Contains(r.Output, "import {") ||
