@@ -203,15 +203,30 @@ type rescueRun struct {
 	started       bool      // stepStart done: the rescue guest runs, there is no way back
 }
 
-// rescueStep is one step of a rescue: do, then the step hook named name.
-type rescueStep struct {
+// runStep is one step of a rescue or unrescue: do, then the step hook (and any progress
+// report) named name.
+type runStep struct {
 	name string
 	do   func(ctx context.Context) error
 }
 
+// runSteps runs steps of the operation op ("rescue", "unrescue") in order, each followed by the
+// step hook; it stops at the first error. Every step boundary of both operations passes here.
+func (b *Backend) runSteps(ctx context.Context, op string, steps []runStep) error {
+	for _, s := range steps {
+		if err := s.do(ctx); err != nil {
+			return err
+		}
+		if err := b.step(op, s.name); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
 // steps are the rescue's steps, in order (RescueSteps are their names).
-func (r *rescueRun) steps() []rescueStep {
-	return []rescueStep{
+func (r *rescueRun) steps() []runStep {
+	return []runStep{
 		// The key of the journal, then the journal: nothing of the domain has changed so far.
 		{stepSecret, r.storeKey},
 		{stepJournal, r.writeJournal},
@@ -228,13 +243,8 @@ func (r *rescueRun) steps() []rescueStep {
 
 // run runs the steps; the first failure (or injected crash) ends the run through rollback.
 func (r *rescueRun) run(ctx context.Context) (rescue.Result, error) {
-	for _, s := range r.steps() {
-		if err := s.do(ctx); err != nil {
-			return r.rollback(ctx, err)
-		}
-		if err := r.b.step("rescue", s.name); err != nil {
-			return r.rollback(ctx, err)
-		}
+	if err := r.b.runSteps(ctx, "rescue", r.steps()); err != nil {
+		return r.rollback(ctx, err)
 	}
 	return rescue.Result{AdminPass: r.req.AdminPass}, nil
 }
@@ -392,8 +402,7 @@ func (r *rescueRun) defineLocked() error {
 // shutdown shuts the guest down cleanly, forced off after the shutdown timeout.
 func (r *rescueRun) shutdown(ctx context.Context) error {
 	r.shutdownBegan = time.Now()
-	_, err := r.b.powerOff(ctx, r.o.l, r.o.d, r.timeout)
-	return err
+	return r.b.powerOff(ctx, r.o.l, r.o.d, r.timeout)
 }
 
 // start starts the rescue definition (and watches its first boot).
@@ -465,7 +474,7 @@ func (r *rescueRun) restore(ctx context.Context, cause error) error {
 		// off at the end of the shutdown timeout, so that the rollback starts it again.
 		left := max(time.Until(r.shutdownBegan.Add(r.timeout)), 5*time.Second)
 		pctx, cancel := context.WithTimeout(rctx, left+30*time.Second)
-		_, perr := r.b.powerOff(pctx, l, r.o.d, left)
+		perr := r.b.powerOff(pctx, l, r.o.d, left)
 		cancel()
 		if perr != nil {
 			return fmt.Errorf("%w: %w (and the guest, asked to shut down, could not be brought back: %w; the rescue journal is kept so that an unrescue can restore the original)", rescue.ErrAccepted, cause, perr)
