@@ -8,12 +8,6 @@ import (
 	"time"
 )
 
-// Devices are the values accepted for the rescue device (hw_rescue_device).
-var Devices = []string{"cdrom", "disk", "floppy"}
-
-// Buses are the values accepted for the rescue bus (hw_rescue_bus).
-var Buses = []string{"scsi", "virtio", "ide", "usb", "sata", "fdc"}
-
 // Mode says how the rescue image is attached.
 type Mode string
 
