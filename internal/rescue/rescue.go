@@ -95,6 +95,18 @@ type Instance struct {
 	InProgress *InProgressError
 }
 
+// StatusText is what to call the instance's state in a message: the backend's Status, else
+// the neutral State; "unknown" for no instance.
+func (i *Instance) StatusText() string {
+	switch {
+	case i == nil:
+		return "unknown"
+	case i.Status != "":
+		return i.Status
+	}
+	return string(i.State)
+}
+
 // Result is what a started rescue returns.
 type Result struct {
 	// AdminPass is the rescue password in effect (the given one, or one the backend made).
