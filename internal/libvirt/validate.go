@@ -386,9 +386,8 @@ func checkRescuable(l *golibvirt.Libvirt, d golibvirt.Domain, id string) error {
 	if err != nil {
 		return notFound(err, id)
 	}
-	switch state {
-	case golibvirt.DomainPaused, golibvirt.DomainPmsuspended:
-		return &rescue.InvalidError{Attribute: "instance_id", Msg: fmt.Sprintf("domain %s is %s, and a rescue starts only from a running or shut-off domain: resume it (virsh resume %s, or virsh dompmwakeup for pmsuspended) or shut it off, then plan again", d.Name, stateName(state), d.Name)}
+	if state == golibvirt.DomainPaused || state == golibvirt.DomainPmsuspended {
+		return &rescue.InvalidError{Attribute: "instance_id", Msg: fmt.Sprintf("domain %s is %s, and a rescue starts only from a running or shut-off domain: resume it (virsh resume %s, or virsh dompmwakeup for pmsuspended) or shut it off, then try again", d.Name, stateName(state), d.Name)}
 	}
 	return nil
 }

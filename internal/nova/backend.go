@@ -141,7 +141,7 @@ func checkRequest(req rescue.Request) error {
 	if req.ShutdownTimeout != 0 {
 		return &rescue.InvalidError{Attribute: "shutdown_timeout", Msg: "on OpenStack the cloud shuts the server down " +
 			"before a rescue: its time is nova.conf [DEFAULT] shutdown_timeout, or the image property " +
-			"os_shutdown_timeout; remove shutdown_timeout from this resource"}
+			"os_shutdown_timeout; remove shutdown_timeout from the request"}
 	}
 	if req.Device != "" && !slices.Contains(rescue.Devices, req.Device) {
 		return &rescue.InvalidError{Attribute: "device", Msg: fmt.Sprintf("%q is not one of %s",

@@ -130,7 +130,7 @@ func (r *instanceResource) Read(ctx context.Context, req resource.ReadRequest, r
 		detail := "Instance " + id + " is " + statusOf(inst) + "; the resource is kept in state so that " +
 			"`terraform destroy` can unrescue it."
 		if inst.Fault != "" {
-			detail += " Reason: " + inst.Fault
+			detail += " Reason: " + terraformWords.Replace(inst.Fault)
 		}
 		resp.Diagnostics.AddWarning("Instance is not cleanly in rescue", detail)
 	}
@@ -185,7 +185,7 @@ func (r *instanceResource) Delete(ctx context.Context, req resource.DeleteReques
 	out, inst, err := eng.Unrescue(ctx, id)
 	if out == rescue.LeftInError {
 		resp.Diagnostics.AddWarning("Instance left in error",
-			"Instance "+id+" is "+statusOf(inst)+" and the backend refused to unrescue it ("+err.Error()+
+			"Instance "+id+" is "+statusOf(inst)+" and the backend refused to unrescue it ("+terraformWords.Replace(err.Error())+
 				"). It was removed from state; repair it with the backend's own tools.")
 		return
 	}
