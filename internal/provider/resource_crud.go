@@ -80,7 +80,7 @@ func (r *instanceResource) Create(ctx context.Context, req resource.CreateReques
 				"`terraform destroy` unrescues it, and the next `terraform apply` unrescues and rescues it again.")
 		return
 	}
-	tflog.Info(ctx, "instance in rescue", map[string]any{"status": statusOf(inst)})
+	tflog.Info(ctx, "instance in rescue", map[string]any{"status": inst.StatusText()})
 }
 
 func (r *instanceResource) Read(ctx context.Context, req resource.ReadRequest, resp *resource.ReadResponse) {
@@ -120,14 +120,14 @@ func (r *instanceResource) Read(ctx context.Context, req resource.ReadRequest, r
 			s.Settled(id)
 		}
 	case rescue.StateActive, rescue.StateStopped:
-		tflog.Warn(ctx, "instance is no longer in rescue; removing it from state", map[string]any{"status": statusOf(inst)})
+		tflog.Warn(ctx, "instance is no longer in rescue; removing it from state", map[string]any{"status": inst.StatusText()})
 		resp.State.RemoveResource(ctx)
 		return
 	default:
 		// An error or unknown state (Nova's ERROR or UNKNOWN during a cell outage, a libvirt
 		// rescue stopped halfway): keep the resource, so that destroy can still unrescue it
 		// and its password is not dropped.
-		detail := "Instance " + id + " is " + statusOf(inst) + "; the resource is kept in state so that " +
+		detail := "Instance " + id + " is " + inst.StatusText() + "; the resource is kept in state so that " +
 			"`terraform destroy` can unrescue it."
 		if inst.Fault != "" {
 			detail += " Reason: " + terraformWords.Replace(inst.Fault)
@@ -185,7 +185,7 @@ func (r *instanceResource) Delete(ctx context.Context, req resource.DeleteReques
 	out, inst, err := eng.Unrescue(ctx, id)
 	if out == rescue.LeftInError {
 		resp.Diagnostics.AddWarning("Instance left in error",
-			"Instance "+id+" is "+statusOf(inst)+" and the backend refused to unrescue it ("+terraformWords.Replace(err.Error())+
+			"Instance "+id+" is "+inst.StatusText()+" and the backend refused to unrescue it ("+terraformWords.Replace(err.Error())+
 				"). It was removed from state; repair it with the backend's own tools.")
 		return
 	}
@@ -199,8 +199,8 @@ func (r *instanceResource) Delete(ctx context.Context, req resource.DeleteReques
 			"Instance "+id+" no longer exists, so there was nothing to unrescue. It was removed from state.")
 	case rescue.AlreadyUnrescued:
 		resp.Diagnostics.AddWarning("Instance was not in rescue",
-			"Instance "+id+" was already out of rescue ("+statusOf(inst)+"), so nothing was done.")
+			"Instance "+id+" was already out of rescue ("+inst.StatusText()+"), so nothing was done.")
 	default:
-		tflog.Info(ctx, "instance unrescued", map[string]any{"status": statusOf(inst)})
+		tflog.Info(ctx, "instance unrescued", map[string]any{"status": inst.StatusText()})
 	}
 }
