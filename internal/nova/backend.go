@@ -170,11 +170,39 @@ func checkRequest(req rescue.Request) error {
 // (Plan.Mode empty when the rescue image is not known). Without image_id, a server whose own
 // image is gone from Glance is an InvalidError on image_id: Nova would revert the rescue.
 func (b *Backend) Validate(ctx context.Context, req rescue.Request) (rescue.Plan, error) {
+	plan, _, err := b.validateWarn(ctx, req)
+	return plan, err
+}
+
+var _ rescue.Preparer = (*Backend)(nil)
+
+// Prepare implements rescue.Preparer: Validate, with the server it read (as Get reports it)
+// and its note of that read for RescuePrepared.
+func (b *Backend) Prepare(ctx context.Context, req rescue.Request) (rescue.Plan, *rescue.Instance, any, error) {
+	plan, info, err := b.validateWarn(ctx, req)
+	if err != nil || info == nil {
+		return plan, nil, nil, err
+	}
+	return plan, b.serverInstance(req.InstanceID, info.server), info, nil
+}
+
+// RescuePrepared implements rescue.Preparer: Rescue of a request Prepare accepted, without
+// reading the server again.
+func (b *Backend) RescuePrepared(ctx context.Context, req rescue.Request, note any) (rescue.Result, error) {
+	info, ok := note.(*serverInfo)
+	if !ok || info == nil || req.InstanceID == "" {
+		return b.Rescue(ctx, req)
+	}
+	return b.rescue(ctx, req, info)
+}
+
+// validateWarn is validate with the warning about the server's state among the plan's.
+func (b *Backend) validateWarn(ctx context.Context, req rescue.Request) (rescue.Plan, *serverInfo, error) {
 	plan, info, err := b.validate(ctx, req)
 	if err == nil && info != nil && info.warning != "" {
 		plan.Warnings = append(plan.Warnings, info.warning)
 	}
-	return plan, err
+	return plan, info, err
 }
 
 // serverInfo is what Validate learned about the server.
@@ -185,6 +213,8 @@ type serverInfo struct {
 	state rescue.State
 	// warning is about the server's state (a lock that may not stop the rescue).
 	warning string
+	// server is the server as read.
+	server *servers.Server
 }
 
 func (b *Backend) validate(ctx context.Context, req rescue.Request) (rescue.Plan, *serverInfo, error) {
@@ -203,7 +233,7 @@ func (b *Backend) validate(ctx context.Context, req rescue.Request) (rescue.Plan
 		if err != nil {
 			return rescue.Plan{}, nil, triedFor(getError(req.InstanceID, err), time.Since(start))
 		}
-		info = &serverInfo{imageID: serverImageID(s), volumeBacked: serverImageID(s) == "", state: instanceOf(s).State}
+		info = &serverInfo{imageID: serverImageID(s), volumeBacked: serverImageID(s) == "", state: instanceOf(s).State, server: s}
 		if info.warning, err = b.checkState(req.InstanceID, r, s); err != nil {
 			return rescue.Plan{}, info, err
 		}
@@ -331,6 +361,12 @@ func (b *Backend) Rescue(ctx context.Context, req rescue.Request) (rescue.Result
 	if err != nil {
 		return rescue.Result{}, err
 	}
+	return b.rescue(ctx, req, info)
+}
+
+// rescue is Rescue of a request validate accepted; info is what it read of the server (nil
+// when it read nothing).
+func (b *Backend) rescue(ctx context.Context, req rescue.Request, info *serverInfo) (rescue.Result, error) {
 	c, _, err := b.computeClient(ctx)
 	if err != nil {
 		return rescue.Result{}, err
@@ -442,8 +478,9 @@ func rescueStarted(now, before rescue.State) bool {
 		return true
 	case rescue.StateError:
 		return before != "" && before != rescue.StateError
+	default:
+		return false
 	}
-	return false
 }
 
 // confirm reads the server after an ambiguous unrescue POST: on its way to or back in

@@ -108,12 +108,12 @@ func (r *instanceResource) validateOnly(ctx context.Context, plan *instanceModel
 			rq.AdminPass = "write-only-placeholder"
 		}
 	}
-	p, err := eng.Backend.Validate(ctx, rq)
+	c, err := eng.Validate(ctx, rq)
 	if err != nil {
 		addErr(&resp.Diagnostics, "Invalid rescue", err)
 		return rescue.Plan{}, false
 	}
-	return p, true
+	return c.Plan, true
 }
 
 // inStateFor is how long an instance seen in a resource's state spares it the preflight.
