@@ -291,38 +291,34 @@ func (b *Backend) validate(ctx context.Context, req rescue.Request) (rescue.Plan
 
 // resolve compares the requested device/bus with the image's properties (pure logic).
 func resolve(req rescue.Request, imageID string, p imageProperties) (rescue.Plan, error) {
-	fix := func(prop, val string) string {
-		return fmt.Sprintf("`openstack image set --property %s=%s %s`", prop, val, imageID)
+	if err := imageGives(imageID, "device", "hw_rescue_device", req.Device, p.device); err != nil {
+		return rescue.Plan{}, err
 	}
-	if req.Device != "" {
-		switch {
-		case p.device == "":
-			return rescue.Plan{}, &rescue.InvalidError{Attribute: "device", Msg: fmt.Sprintf(
-				"Nova takes the rescue device from the rescue image, and image %s has no hw_rescue_device "+
-					"property: run %s, or remove device", imageID, fix("hw_rescue_device", req.Device))}
-		case p.device != req.Device:
-			return rescue.Plan{}, &rescue.InvalidError{Attribute: "device", Msg: fmt.Sprintf(
-				"Nova takes the rescue device from the rescue image, and image %s has hw_rescue_device=%s, not %s: "+
-					"run %s, or set device = %q", imageID, p.device, req.Device, fix("hw_rescue_device", req.Device), p.device)}
-		}
-	}
-	if req.Bus != "" {
-		switch {
-		case p.bus == "":
-			return rescue.Plan{}, &rescue.InvalidError{Attribute: "bus", Msg: fmt.Sprintf(
-				"Nova takes the rescue bus from the rescue image, and image %s has no hw_rescue_bus "+
-					"property: run %s, or remove bus", imageID, fix("hw_rescue_bus", req.Bus))}
-		case p.bus != req.Bus:
-			return rescue.Plan{}, &rescue.InvalidError{Attribute: "bus", Msg: fmt.Sprintf(
-				"Nova takes the rescue bus from the rescue image, and image %s has hw_rescue_bus=%s, not %s: "+
-					"run %s, or set bus = %q", imageID, p.bus, req.Bus, fix("hw_rescue_bus", req.Bus), p.bus)}
-		}
+	if err := imageGives(imageID, "bus", "hw_rescue_bus", req.Bus, p.bus); err != nil {
+		return rescue.Plan{}, err
 	}
 	plan := rescue.Plan{Device: p.device, Bus: p.bus, Mode: rescue.ModeLegacy}
 	if p.device != "" || p.bus != "" {
 		plan.Mode = rescue.ModeStable
 	}
 	return plan, nil
+}
+
+// imageGives checks that image imageID gives the requested value want of attr (device or
+// bus): Nova takes it from the image's property prop, whose value is have.
+func imageGives(imageID, attr, prop, want, have string) error {
+	if want == "" || want == have {
+		return nil
+	}
+	fix := fmt.Sprintf("`openstack image set --property %s=%s %s`", prop, want, imageID)
+	if have == "" {
+		return &rescue.InvalidError{Attribute: attr, Msg: fmt.Sprintf(
+			"Nova takes the rescue %s from the rescue image, and image %s has no %s property: run %s, or remove %s",
+			attr, imageID, prop, fix, attr)}
+	}
+	return &rescue.InvalidError{Attribute: attr, Msg: fmt.Sprintf(
+		"Nova takes the rescue %s from the rescue image, and image %s has %s=%s, not %s: run %s, or set %s = %q",
+		attr, imageID, prop, have, want, fix, attr, have)}
 }
 
 // serverImageID is the id of the server's image, "" for a volume-backed server.
