@@ -687,18 +687,7 @@ func TestAccLibvirtQEMU_interruptedRescueThenApply(t *testing.T) {
 		reached func(name string) (bool, error)
 	}{
 		{"acc-interrupted-journal", func(name string) (bool, error) { return s.journal(name) }},
-		{"acc-interrupted-define", func(name string) (bool, error) {
-			x, err := s.xml(name, lvSecure)
-			if err != nil {
-				return false, err
-			}
-			disks, err := disksOf(x)
-			if err != nil {
-				return false, err
-			}
-			_, ok := rescueDisk(disks, name)
-			return ok, nil
-		}},
+		{"acc-interrupted-define", func(name string) (bool, error) { return hasRescueDef(s, name) }},
 	} {
 		t.Run(c.name, func(t *testing.T) {
 			name := c.name
