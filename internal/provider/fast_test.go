@@ -193,33 +193,28 @@ func TestFast_createTimeoutKeepsTheRescue(t *testing.T) {
 func TestFast_driftUnrescuedOutOfBandIsRescuedAgain(t *testing.T) {
 	t.Parallel()
 	f := rescuetest.New("web")
-	resource.UnitTest(t, resource.TestCase{
-		ProtoV6ProviderFactories: fastFactories(t, f),
-		Steps: []resource.TestStep{{
-			Config: fastConfig(`instance_id = "web"`),
-		}, {
-			PreConfig: func() { f.Set("web", rescue.StateActive) },
-			Config:    fastConfig(`instance_id = "web"`),
-			ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
-				plancheck.ExpectResourceAction(fastAddr, plancheck.ResourceActionCreate),
-			}},
-			Check: fakeState(f, "web", rescue.StateRescued),
-		}},
-	})
+	fastAfterOutOfBand(t, f, func() { f.Set("web", rescue.StateActive) }, plancheck.ResourceActionCreate)
 }
 
 func TestFast_errorWhileRescuedIsReplaced(t *testing.T) {
 	t.Parallel()
 	f := rescuetest.New("web")
+	fastAfterOutOfBand(t, f, func() { f.Fail("web", "host died") }, plancheck.ResourceActionDestroyBeforeCreate)
+}
+
+// fastAfterOutOfBand rescues "web", makes an out-of-band change, and checks that the next plan
+// has action for the resource and that its apply leaves web in rescue.
+func fastAfterOutOfBand(t *testing.T, f *rescuetest.Fake, change func(), action plancheck.ResourceActionType) {
+	t.Helper()
 	resource.UnitTest(t, resource.TestCase{
 		ProtoV6ProviderFactories: fastFactories(t, f),
 		Steps: []resource.TestStep{{
 			Config: fastConfig(`instance_id = "web"`),
 		}, {
-			PreConfig: func() { f.Fail("web", "host died") },
+			PreConfig: change,
 			Config:    fastConfig(`instance_id = "web"`),
 			ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
-				plancheck.ExpectResourceAction(fastAddr, plancheck.ResourceActionDestroyBeforeCreate),
+				plancheck.ExpectResourceAction(fastAddr, action),
 			}},
 			Check: fakeState(f, "web", rescue.StateRescued),
 		}},

@@ -61,41 +61,70 @@ func fired(t *testing.T, ch <-chan struct{}) {
 	}
 }
 
+// blackholed is a test-driver domain reached through a fault proxy, and the configuration of
+// its rescue, for the black-hole tests.
+type blackholed struct {
+	s            *lvSide
+	p            *faultproxy.TCP
+	name, orig   string
+	cfg          string
+	trigger      <-chan struct{}
+	start        time.Time
+	checkDestroy resource.TestCheckFunc
+	rescued      resource.TestCheckFunc
+}
+
+// newBlackholed defines domain name with an image, behind a proxy; timeouts is the resource's
+// timeouts line.
+func newBlackholed(t *testing.T, name, timeouts string) *blackholed {
+	t.Helper()
+	_, s, p := lvProxied(t)
+	img := tdVolume(t, s, name+"-image.iso", "raw", "")
+	tdDomain(t, s, name, "pc", false)
+	b := &blackholed{s: s, p: p, name: name, orig: s.mustXML(t, name)}
+	b.cfg = s.config(attr("instance_id", name), attr("image_id", img), timeouts)
+	b.checkDestroy = check(func() error { return checkRestored(s, name, b.orig) })
+	b.rescued = check(func() error { return checkRescued(s, name, b.orig, rescueExpect{rootTarget: "vda"}) })
+	return b
+}
+
+// holeOn black-holes the connection once needle passes through it, and starts the clock.
+func (b *blackholed) holeOn(needle string) {
+	b.trigger = b.p.BlackholeOn([]byte(needle))
+	b.start = time.Now()
+}
+
+// passAgain checks that the black-holed operation (what) ended within limit plus a grace and
+// that the hole was hit, then lets the traffic pass again.
+func (b *blackholed) passAgain(t *testing.T, what string, limit time.Duration) {
+	t.Helper()
+	elapsedWithin(t, what, b.start, limit+faultGrace)
+	fired(t, b.trigger)
+	b.p.Pass()
+}
+
 // An apply whose connection is black-holed in the middle of the rescue (right after the
 // overlay volume was sent to libvirtd) fails within create = "20s" plus a grace, and keeps the
 // resource in state (tainted: the next plan replaces it). Once the network passes again, the
 // next apply converges (the interrupted rescue is undone, a new one made) and destroy restores
 // the original definition byte for byte with no rescue volume left.
 func TestAccLibvirtFault_rescueBlackholed(t *testing.T) {
-	_, s, p := lvProxied(t)
 	const name = "acc-fault-rescue"
-	img := tdVolume(t, s, name+"-image.iso", "raw", "")
-	tdDomain(t, s, name, "pc", false)
-	orig := s.mustXML(t, name)
-	cfg := s.config(attr("instance_id", name), attr("image_id", img), `timeouts = { create = "20s" }`)
-	var trigger <-chan struct{}
-	var start time.Time
+	b := newBlackholed(t, name, `timeouts = { create = "20s" }`)
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: acctest.ProviderFactories,
-		CheckDestroy:             check(func() error { return checkRestored(s, name, orig) }),
+		CheckDestroy:             b.checkDestroy,
 		Steps: []resource.TestStep{{
-			PreConfig: func() {
-				trigger = p.BlackholeOn([]byte("<name>" + name + ".rescue-"))
-				start = time.Now()
-			},
-			Config:      cfg,
+			PreConfig:   func() { b.holeOn("<name>" + name + ".rescue-") },
+			Config:      b.cfg,
 			ExpectError: regexp.MustCompile(`Instance may be in rescue`),
 		}, {
-			PreConfig: func() {
-				elapsedWithin(t, "the black-holed apply", start, 20*time.Second+faultGrace)
-				fired(t, trigger)
-				p.Pass()
-			},
-			Config: cfg,
+			PreConfig: func() { b.passAgain(t, "the black-holed apply", 20*time.Second) },
+			Config:    b.cfg,
 			ConfigPlanChecks: resource.ConfigPlanChecks{PreApply: []plancheck.PlanCheck{
 				plancheck.ExpectResourceAction(addr, plancheck.ResourceActionDestroyBeforeCreate),
 			}},
-			Check: check(func() error { return checkRescued(s, name, orig, rescueExpect{rootTarget: "vda"}) }),
+			Check: b.rescued,
 		}},
 	})
 }
@@ -105,36 +134,22 @@ func TestAccLibvirtFault_rescueBlackholed(t *testing.T) {
 // resource in state; once the network passes again, the next destroy converges to the
 // original definition byte for byte.
 func TestAccLibvirtFault_unrescueBlackholed(t *testing.T) {
-	_, s, p := lvProxied(t)
-	const name = "acc-fault-unrescue"
-	img := tdVolume(t, s, name+"-image.iso", "raw", "")
-	tdDomain(t, s, name, "pc", false)
-	orig := s.mustXML(t, name)
-	cfg := s.config(attr("instance_id", name), attr("image_id", img), `timeouts = { delete = "20s" }`)
-	var trigger <-chan struct{}
-	var start time.Time
+	b := newBlackholed(t, "acc-fault-unrescue", `timeouts = { delete = "20s" }`)
 	resource.Test(t, resource.TestCase{
 		ProtoV6ProviderFactories: acctest.ProviderFactories,
-		CheckDestroy:             check(func() error { return checkRestored(s, name, orig) }),
+		CheckDestroy:             b.checkDestroy,
 		Steps: []resource.TestStep{{
-			Config: cfg,
-			Check:  check(func() error { return checkRescued(s, name, orig, rescueExpect{rootTarget: "vda"}) }),
+			Config: b.cfg,
+			Check:  b.rescued,
 		}, {
-			PreConfig: func() {
-				trigger = p.BlackholeOn([]byte("state='restoring'"))
-				start = time.Now()
-			},
-			Config:      cfg,
+			PreConfig:   func() { b.holeOn("state='restoring'") },
+			Config:      b.cfg,
 			Destroy:     true,
 			ExpectError: regexp.MustCompile(`context deadline exceeded`),
 		}, {
-			PreConfig: func() {
-				elapsedWithin(t, "the black-holed destroy", start, 20*time.Second+faultGrace)
-				fired(t, trigger)
-				p.Pass()
-			},
-			Config:  cfg,
-			Destroy: true,
+			PreConfig: func() { b.passAgain(t, "the black-holed destroy", 20*time.Second) },
+			Config:    b.cfg,
+			Destroy:   true,
 		}},
 	})
 }

@@ -46,8 +46,12 @@ func killWhen(t *testing.T, p *tfcli.Proc, what string, terraform bool, reached 
 }
 
 // hasRescueDef reports whether the persistent definition is the rescue definition.
-func hasRescueDef(s *lvSide, name string) (bool, error) {
-	x, err := s.xml(name, lvSecure)
+func hasRescueDef(s *lvSide, name string) (bool, error) { return hasRescueDisk(s, name, lvSecure) }
+
+// hasRescueDisk reports whether the definition read with flags (0: the live one) has the
+// rescue disk.
+func hasRescueDisk(s *lvSide, name string, flags golibvirt.DomainXMLFlags) (bool, error) {
+	x, err := s.xml(name, flags)
 	if err != nil {
 		return false, err
 	}
@@ -282,16 +286,7 @@ func startingRescue(s *lvSide, name string) (bool, error) {
 	if golibvirt.DomainState(st) == golibvirt.DomainShutoff {
 		return true, nil
 	}
-	x, err := s.xml(name, 0)
-	if err != nil {
-		return false, err
-	}
-	disks, err := disksOf(x)
-	if err != nil {
-		return false, err
-	}
-	_, ok := rescueDisk(disks, name)
-	return ok, nil
+	return hasRescueDisk(s, name, 0)
 }
 
 // rescueOverlay is the path of the rescue disk in the persistent definition.

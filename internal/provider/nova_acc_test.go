@@ -170,12 +170,7 @@ func TestAccNovaRescue_stableDeviceFromImage(t *testing.T) {
 				plancheck.ExpectKnownValue(addr, tfjsonpath.New("device"), knownvalue.StringExact("disk")),
 				plancheck.ExpectKnownValue(addr, tfjsonpath.New("bus"), knownvalue.StringExact("virtio")),
 			}},
-			Check: resource.ComposeAggregateTestCheckFunc(
-				serverIs(n, id, "RESCUE"),
-				resource.TestCheckResourceAttr(addr, "device", "disk"),
-				resource.TestCheckResourceAttr(addr, "bus", "virtio"),
-				resource.TestCheckResourceAttr(addr, "mode", "stable"),
-			),
+			Check: rescuedStable(n, id, "disk", "virtio"),
 		}, {
 			// Writing down what the image says changes nothing.
 			Config:   novaConfig(n, attr("instance_id", id), attr("image_id", img), attr("device", "disk"), attr("bus", "virtio")),
@@ -224,12 +219,7 @@ func TestAccNovaRescue_volumeBacked(t *testing.T) {
 		Steps: []resource.TestStep{{
 			// 2.86 refuses volume-backed rescue: success proves 2.87 was negotiated.
 			Config: novaConfig(n, attr("instance_id", id), attr("image_id", acctest.RescueImageID)),
-			Check: resource.ComposeAggregateTestCheckFunc(
-				serverIs(n, id, "RESCUE"),
-				resource.TestCheckResourceAttr(addr, "device", "cdrom"),
-				resource.TestCheckResourceAttr(addr, "bus", "scsi"),
-				resource.TestCheckResourceAttr(addr, "mode", "stable"),
-			),
+			Check: rescuedStable(n, id, "cdrom", "scsi"),
 		}},
 	})
 }
@@ -302,6 +292,16 @@ func TestAccNovaRescue_driverFailure(t *testing.T) {
 			Check:              resource.ComposeAggregateTestCheckFunc(tainted(addr), serverIs(n, id, "RESCUE")),
 		}},
 	})
+}
+
+// rescuedStable checks that server id is in rescue in stable-device mode on device and bus.
+func rescuedStable(n *acctest.Nova, id, device, bus string) resource.TestCheckFunc {
+	return resource.ComposeAggregateTestCheckFunc(
+		serverIs(n, id, "RESCUE"),
+		resource.TestCheckResourceAttr(addr, "device", device),
+		resource.TestCheckResourceAttr(addr, "bus", bus),
+		resource.TestCheckResourceAttr(addr, "mode", "stable"),
+	)
 }
 
 func TestAccNovaRescue_driftUnrescuedOutOfBand(t *testing.T) {

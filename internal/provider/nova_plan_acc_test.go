@@ -40,12 +40,7 @@ resource "rescue_instance" "t" {
 				plancheck.ExpectUnknownValue(addr, tfjsonpath.New("instance_id")),
 				plancheck.ExpectUnknownValue(addr, tfjsonpath.New("device")),
 			}},
-			Check: resource.ComposeAggregateTestCheckFunc(
-				serverIs(n, id, "RESCUE"),
-				resource.TestCheckResourceAttr(addr, "device", "cdrom"),
-				resource.TestCheckResourceAttr(addr, "bus", "scsi"),
-				resource.TestCheckResourceAttr(addr, "mode", "stable"),
-			),
+			Check: rescuedStable(n, id, "cdrom", "scsi"),
 		}},
 	})
 }

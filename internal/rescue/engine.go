@@ -13,9 +13,9 @@ type Engine struct {
 	Poller  Poller
 }
 
-// NewEngine returns an engine over b with the default poller.
+// NewEngine returns an engine over b with the default poller (DefaultPoller).
 func NewEngine(b Backend) *Engine {
-	return &Engine{Backend: b, Poller: NewPoller(DefaultBackoff)}
+	return &Engine{Backend: b, Poller: DefaultPoller(b)}
 }
 
 // AlreadyRescuedError says the instance is in rescue although this resource did not rescue it.
@@ -51,6 +51,12 @@ func (e *Engine) Rescue(ctx context.Context, req Request) (Result, *Instance, er
 	if err != nil {
 		return Result{}, nil, err
 	}
+	return e.rescue(ctx, req, cur, nil)
+}
+
+// rescue rescues an instance read as cur. checked, when not nil, is the validation that read
+// it: a Preparer backend acts on that read while cur is still what the instance is.
+func (e *Engine) rescue(ctx context.Context, req Request, cur *Instance, checked *Checked) (Result, *Instance, error) {
 	if cur.InProgress != nil {
 		return Result{}, cur, cur.InProgress
 	}
@@ -62,13 +68,25 @@ func (e *Engine) Rescue(ctx context.Context, req Request) (Result, *Instance, er
 			return res, inst, err
 		}
 		warnings = res.Warnings
+		checked = nil // the instance changed since it was read
 	case StateUnrescuing:
 		// Someone else is unrescuing it: let that finish first.
 		if _, err := e.waitUnrescued(ctx, req.InstanceID); err != nil {
 			return Result{}, nil, err
 		}
+		checked = nil
+	default:
+		// Active, stopped, in error or other: the backend's Rescue decides.
 	}
-	res, err := e.Backend.Rescue(ctx, req)
+	var (
+		res Result
+		err error
+	)
+	if p, ok := e.Backend.(Preparer); ok && checked != nil {
+		res, err = p.RescuePrepared(ctx, req, checked.note)
+	} else {
+		res, err = e.Backend.Rescue(ctx, req)
+	}
 	res.Warnings = append(warnings, res.Warnings...)
 	if err != nil {
 		return res, nil, err
@@ -94,8 +112,9 @@ func (e *Engine) waitRescued(ctx context.Context, id string) (*Instance, error) 
 			// The backend recorded the rescue in progress before it accepted it, so an
 			// instance out of rescue with no task means the rescue was undone.
 			return false, e.reverted(ctx, "rescue", id, i)
+		default:
+			return false, nil
 		}
-		return false, nil
 	})
 }
 
@@ -132,8 +151,9 @@ func (e *Engine) leftover(ctx context.Context, req Request, cur *Instance) (Resu
 		return Result{Warnings: warnings}, nil, false, nil
 	case Resume:
 		return Result{Warnings: warnings}, nil, false, nil
+	default: // Foreign
+		return Result{}, cur, true, already
 	}
-	return Result{}, cur, true, already
 }
 
 // Unrescue unrescues an instance and waits until it runs from its own disks again. An
@@ -204,28 +224,22 @@ func (e *Engine) waitUnrescued(ctx context.Context, id string) (*Instance, error
 		case StateRescued:
 			// Back in rescue with no task: the unrescue was undone.
 			return false, e.reverted(ctx, "unrescue", id, i)
+		default:
+			return false, nil
 		}
-		return false, nil
 	})
 }
 
 // reverted describes an accepted action that the backend undid without a fault, with the
 // backend's reason when it can tell one.
 func (e *Engine) reverted(ctx context.Context, op, id string, i *Instance) error {
-	reason := fmt.Sprintf("the instance is %s again without a fault", statusText(i))
+	reason := fmt.Sprintf("the instance is %s again without a fault", i.StatusText())
 	if r, ok := e.Backend.(ActionReasoner); ok {
 		if why, err := r.LastActionError(ctx, id, op); err == nil && why != "" {
 			reason += ": " + why
 		}
 	}
 	return &FailedError{Op: op, InstanceID: id, Reason: reason}
-}
-
-func statusText(i *Instance) string {
-	if i.Status != "" {
-		return i.Status
-	}
-	return string(i.State)
 }
 
 func (e *Engine) waitRescueSettled(ctx context.Context, id string) (*Instance, error) {
