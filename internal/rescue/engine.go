@@ -67,6 +67,8 @@ func (e *Engine) Rescue(ctx context.Context, req Request) (Result, *Instance, er
 		if _, err := e.waitUnrescued(ctx, req.InstanceID); err != nil {
 			return Result{}, nil, err
 		}
+	default:
+		// Active, stopped, in error or other: the backend rescues it or says why not.
 	}
 	res, err := e.Backend.Rescue(ctx, req)
 	res.Warnings = append(warnings, res.Warnings...)
@@ -94,8 +96,10 @@ func (e *Engine) waitRescued(ctx context.Context, id string) (*Instance, error) 
 			// The backend recorded the rescue in progress before it accepted it, so an
 			// instance out of rescue with no task means the rescue was undone.
 			return false, e.reverted(ctx, "rescue", id, i)
+		default:
+			// Unrescuing or other: not settled yet.
+			return false, nil
 		}
-		return false, nil
 	})
 }
 
@@ -132,8 +136,9 @@ func (e *Engine) leftover(ctx context.Context, req Request, cur *Instance) (Resu
 		return Result{Warnings: warnings}, nil, false, nil
 	case Resume:
 		return Result{Warnings: warnings}, nil, false, nil
+	default: // Foreign
+		return Result{}, cur, true, already
 	}
-	return Result{}, cur, true, already
 }
 
 // Unrescue unrescues an instance and waits until it runs from its own disks again. An
@@ -204,8 +209,10 @@ func (e *Engine) waitUnrescued(ctx context.Context, id string) (*Instance, error
 		case StateRescued:
 			// Back in rescue with no task: the unrescue was undone.
 			return false, e.reverted(ctx, "unrescue", id, i)
+		default:
+			// Unrescuing, rescuing or other: not settled yet.
+			return false, nil
 		}
-		return false, nil
 	})
 }
 
