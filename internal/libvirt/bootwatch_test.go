@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/rescue-labs/terraform-provider-rescue/internal/acctest"
 	"github.com/rescue-labs/terraform-provider-rescue/internal/acctest/libvirtd"
 	rlibvirt "github.com/rescue-labs/terraform-provider-rescue/internal/libvirt"
 	"github.com/rescue-labs/terraform-provider-rescue/internal/rescue"
@@ -59,7 +60,7 @@ func TestQEMUUnbootableRescueRollsBack(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			name := "q-unboot-" + c.name
-			qemuGuest(t, lv, name, libvirtd.GuestOptions{ExtraDevices: c.extra})
+			acctest.QEMUGuest(t, lv, name, libvirtd.GuestOptions{ExtraDevices: c.extra})
 			if c.destroyOnReboot {
 				x := strings.Replace(lv.DomainXML(t, name, secure), "<on_reboot>restart</on_reboot>", "<on_reboot>destroy</on_reboot>", 1)
 				if _, err := lv.QEMU(t).DomainDefineXMLFlags(x, 0); err != nil || !strings.Contains(lv.DomainXML(t, name, secure), "<on_reboot>destroy") {

@@ -10,6 +10,7 @@ import (
 
 	golibvirt "github.com/digitalocean/go-libvirt"
 
+	"github.com/rescue-labs/terraform-provider-rescue/internal/acctest"
 	"github.com/rescue-labs/terraform-provider-rescue/internal/acctest/faultproxy"
 	"github.com/rescue-labs/terraform-provider-rescue/internal/acctest/libvirtd"
 	rlibvirt "github.com/rescue-labs/terraform-provider-rescue/internal/libvirt"
@@ -307,7 +308,7 @@ func restartWhen(t *testing.T, lv *libvirtd.Env, cond func() bool) func() error 
 func TestFaultRestartMidOperation(t *testing.T) {
 	lv := libvirtd.Shared(t)
 	const name = "q-fault-restart"
-	qemuGuest(t, lv, name, libvirtd.GuestOptions{})
+	acctest.QEMUGuest(t, lv, name, libvirtd.GuestOptions{})
 	orig := lv.DomainXML(t, name, secure)
 	b := newBackend(t, lv.QEMUURI)
 	eng := rescue.NewEngine(b)

@@ -11,6 +11,7 @@ import (
 
 	golibvirt "github.com/digitalocean/go-libvirt"
 
+	"github.com/rescue-labs/terraform-provider-rescue/internal/acctest"
 	"github.com/rescue-labs/terraform-provider-rescue/internal/acctest/libvirtd"
 	rlibvirt "github.com/rescue-labs/terraform-provider-rescue/internal/libvirt"
 	"github.com/rescue-labs/terraform-provider-rescue/internal/rescue"
@@ -18,45 +19,10 @@ import (
 
 const bootTimeout = time.Minute
 
-// qemuGuest defines a running boot-sector guest on the QEMU driver. At the end of the test, a
-// guest still in rescue is unrescued (so that no overlay or secret is left) before the harness
-// removes it.
-func qemuGuest(t *testing.T, lv *libvirtd.Env, name string, o libvirtd.GuestOptions) {
-	t.Helper()
-	o.Start = true
-	lv.DefineGuest(t, name, o)
-	t.Cleanup(func() {
-		b, err := rlibvirt.New(context.Background(), rlibvirt.Config{URI: lv.QEMUURI})
-		if err != nil {
-			t.Errorf("cleanup: %v", err)
-			return
-		}
-		defer func() { _ = b.Close() }()
-		if inst, err := b.Get(context.Background(), name); err == nil && (inst.State == rescue.StateRescued || inst.State == rescue.StateError) {
-			if err := b.Unrescue(context.Background(), name); err != nil {
-				t.Errorf("cleanup unrescue of %s: %v", name, err)
-			}
-		}
-	})
-}
-
 // rescueFiles lists the overlay and config drive files of a guest's rescues in the images dir.
 func rescueFiles(lv *libvirtd.Env, name string) []string {
 	m, _ := filepath.Glob(filepath.Join(lv.ImagesDir, name+".rescue-*"))
 	return m
-}
-
-// imageFor returns the rescue image and the line its boot sector prints for a device type.
-func imageFor(lv *libvirtd.Env, device string) (string, string) {
-	im := lv.Images()
-	switch device {
-	case "cdrom":
-		return im.RescueISO, libvirtd.BootRescueISO
-	case "floppy":
-		return im.RescueFloppy, libvirtd.BootRescueFloppy
-	default:
-		return im.RescueDisk, libvirtd.BootRescueDisk
-	}
 }
 
 // liveHasDisk reports whether the running domain has a disk with source path.
@@ -99,9 +65,9 @@ func TestQEMURescueBootsRescueDevice(t *testing.T) {
 		}
 		t.Run(c.machine+"/"+label, func(t *testing.T) {
 			name := fmt.Sprintf("q-boot-%s-%s", c.machine, label)
-			qemuGuest(t, lv, name, libvirtd.GuestOptions{Machine: c.machine})
+			acctest.QEMUGuest(t, lv, name, libvirtd.GuestOptions{Machine: c.machine})
 			orig := lv.DomainXML(t, name, secure)
-			img, want := imageFor(lv, c.device)
+			img, want := lv.Images().RescueFor(c.device)
 			lv.Mark(t, name)
 			_, inst, err := eng.Rescue(ctx, rescue.Request{InstanceID: name, ImageID: img, Device: c.device, Bus: c.bus, ShutdownTimeout: 30 * time.Second})
 			if err != nil {
@@ -156,10 +122,10 @@ func TestQEMURefusedPairs(t *testing.T) {
 	for _, c := range cases {
 		name := fmt.Sprintf("q-refuse-%s-%s-%s", c.machine, c.device, c.bus)
 		t.Run(name, func(t *testing.T) {
-			qemuGuest(t, lv, name, libvirtd.GuestOptions{Machine: c.machine, ExtraDevices: c.extra})
+			acctest.QEMUGuest(t, lv, name, libvirtd.GuestOptions{Machine: c.machine, ExtraDevices: c.extra})
 			orig := lv.DomainXML(t, name, secure)
 			dom := lv.Domain(t, name)
-			img, _ := imageFor(lv, c.device)
+			img, _ := lv.Images().RescueFor(c.device)
 			req := rescue.Request{InstanceID: name, ImageID: img, Device: c.device, Bus: c.bus}
 			_, verr := b.Validate(ctx, req)
 			_, rerr := b.Rescue(ctx, req)
@@ -214,7 +180,7 @@ func TestQEMUShutdown(t *testing.T) {
 		{"q-acpi-ignores", true, golibvirt.DomainShutoffDestroyed},
 	} {
 		t.Run(c.name, func(t *testing.T) {
-			qemuGuest(t, lv, c.name, libvirtd.GuestOptions{IgnoreACPI: c.ignoreACPI})
+			acctest.QEMUGuest(t, lv, c.name, libvirtd.GuestOptions{IgnoreACPI: c.ignoreACPI})
 			b := newBackend(t, lv.QEMUURI)
 			var reason int32 = -1
 			rlibvirt.SetAfterStep(b, func(op, step string) error {

@@ -10,6 +10,7 @@ import (
 
 	golibvirt "github.com/digitalocean/go-libvirt"
 
+	"github.com/rescue-labs/terraform-provider-rescue/internal/acctest"
 	"github.com/rescue-labs/terraform-provider-rescue/internal/acctest/libvirtd"
 	rlibvirt "github.com/rescue-labs/terraform-provider-rescue/internal/libvirt"
 	"github.com/rescue-labs/terraform-provider-rescue/internal/rescue"
@@ -21,7 +22,7 @@ import (
 func TestQEMUCancelDuringShutdown(t *testing.T) {
 	lv := libvirtd.Shared(t)
 	const name = "q-cancel-shutdown"
-	qemuGuest(t, lv, name, libvirtd.GuestOptions{})
+	acctest.QEMUGuest(t, lv, name, libvirtd.GuestOptions{})
 	orig := lv.DomainXML(t, name, secure)
 	b := newBackend(t, lv.QEMUURI)
 	ctx, cancel := context.WithCancel(context.Background())

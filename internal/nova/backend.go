@@ -47,6 +47,8 @@ type Backend struct {
 
 	// own keeps the local records of operations in flight (ownership.go).
 	own ownership
+	// batch is what GetMany knows between the shared poller's listings (batch.go).
+	batch batchState
 }
 
 var _ rescue.Backend = (*Backend)(nil)
@@ -162,11 +164,39 @@ func checkRequest(req rescue.Request) error {
 // (Plan.Mode empty when the rescue image is not known). Without image_id, a server whose own
 // image is gone from Glance is an InvalidError on image_id: Nova would revert the rescue.
 func (b *Backend) Validate(ctx context.Context, req rescue.Request) (rescue.Plan, error) {
+	plan, _, err := b.validateWarn(ctx, req)
+	return plan, err
+}
+
+var _ rescue.Preparer = (*Backend)(nil)
+
+// Prepare implements rescue.Preparer: Validate, with the server it read (as Get reports it)
+// and its note of that read for RescuePrepared.
+func (b *Backend) Prepare(ctx context.Context, req rescue.Request) (rescue.Plan, *rescue.Instance, any, error) {
+	plan, info, err := b.validateWarn(ctx, req)
+	if err != nil || info == nil {
+		return plan, nil, nil, err
+	}
+	return plan, b.serverInstance(req.InstanceID, info.server), info, nil
+}
+
+// RescuePrepared implements rescue.Preparer: Rescue of a request Prepare accepted, without
+// reading the server again.
+func (b *Backend) RescuePrepared(ctx context.Context, req rescue.Request, note any) (rescue.Result, error) {
+	info, ok := note.(*serverInfo)
+	if !ok || info == nil || req.InstanceID == "" {
+		return b.Rescue(ctx, req)
+	}
+	return b.rescue(ctx, req, info)
+}
+
+// validateWarn is validate with the warning about the server's state among the plan's.
+func (b *Backend) validateWarn(ctx context.Context, req rescue.Request) (rescue.Plan, *serverInfo, error) {
 	plan, info, err := b.validate(ctx, req)
 	if err == nil && info != nil && info.warning != "" {
 		plan.Warnings = append(plan.Warnings, info.warning)
 	}
-	return plan, err
+	return plan, info, err
 }
 
 // serverInfo is what Validate learned about the server.
@@ -177,6 +207,8 @@ type serverInfo struct {
 	state rescue.State
 	// warning is about the server's state (a lock that may not stop the rescue).
 	warning string
+	// server is the server as read.
+	server *servers.Server
 }
 
 func (b *Backend) validate(ctx context.Context, req rescue.Request) (rescue.Plan, *serverInfo, error) {
@@ -195,7 +227,7 @@ func (b *Backend) validate(ctx context.Context, req rescue.Request) (rescue.Plan
 		if err != nil {
 			return rescue.Plan{}, nil, triedFor(getError(req.InstanceID, err), time.Since(start))
 		}
-		info = &serverInfo{imageID: serverImageID(s), volumeBacked: serverImageID(s) == "", state: instanceOf(s).State}
+		info = &serverInfo{imageID: serverImageID(s), volumeBacked: serverImageID(s) == "", state: instanceOf(s).State, server: s}
 		if info.warning, err = b.checkState(req.InstanceID, r, s); err != nil {
 			return rescue.Plan{}, info, err
 		}
@@ -253,38 +285,34 @@ func (b *Backend) validate(ctx context.Context, req rescue.Request) (rescue.Plan
 
 // resolve compares the requested device/bus with the image's properties (pure logic).
 func resolve(req rescue.Request, imageID string, p imageProperties) (rescue.Plan, error) {
-	fix := func(prop, val string) string {
-		return fmt.Sprintf("`openstack image set --property %s=%s %s`", prop, val, imageID)
+	if err := imageGives(imageID, "device", "hw_rescue_device", req.Device, p.device); err != nil {
+		return rescue.Plan{}, err
 	}
-	if req.Device != "" {
-		switch {
-		case p.device == "":
-			return rescue.Plan{}, &rescue.InvalidError{Attribute: "device", Msg: fmt.Sprintf(
-				"Nova takes the rescue device from the rescue image, and image %s has no hw_rescue_device "+
-					"property: run %s, or remove device", imageID, fix("hw_rescue_device", req.Device))}
-		case p.device != req.Device:
-			return rescue.Plan{}, &rescue.InvalidError{Attribute: "device", Msg: fmt.Sprintf(
-				"Nova takes the rescue device from the rescue image, and image %s has hw_rescue_device=%s, not %s: "+
-					"run %s, or set device = %q", imageID, p.device, req.Device, fix("hw_rescue_device", req.Device), p.device)}
-		}
-	}
-	if req.Bus != "" {
-		switch {
-		case p.bus == "":
-			return rescue.Plan{}, &rescue.InvalidError{Attribute: "bus", Msg: fmt.Sprintf(
-				"Nova takes the rescue bus from the rescue image, and image %s has no hw_rescue_bus "+
-					"property: run %s, or remove bus", imageID, fix("hw_rescue_bus", req.Bus))}
-		case p.bus != req.Bus:
-			return rescue.Plan{}, &rescue.InvalidError{Attribute: "bus", Msg: fmt.Sprintf(
-				"Nova takes the rescue bus from the rescue image, and image %s has hw_rescue_bus=%s, not %s: "+
-					"run %s, or set bus = %q", imageID, p.bus, req.Bus, fix("hw_rescue_bus", req.Bus), p.bus)}
-		}
+	if err := imageGives(imageID, "bus", "hw_rescue_bus", req.Bus, p.bus); err != nil {
+		return rescue.Plan{}, err
 	}
 	plan := rescue.Plan{Device: p.device, Bus: p.bus, Mode: rescue.ModeLegacy}
 	if p.device != "" || p.bus != "" {
 		plan.Mode = rescue.ModeStable
 	}
 	return plan, nil
+}
+
+// imageGives checks that image imageID gives the requested value want of attr (device or
+// bus): Nova takes it from the image's property prop, whose value is have.
+func imageGives(imageID, attr, prop, want, have string) error {
+	if want == "" || want == have {
+		return nil
+	}
+	fix := fmt.Sprintf("`openstack image set --property %s=%s %s`", prop, want, imageID)
+	if have == "" {
+		return &rescue.InvalidError{Attribute: attr, Msg: fmt.Sprintf(
+			"Nova takes the rescue %s from the rescue image, and image %s has no %s property: run %s, or remove %s",
+			attr, imageID, prop, fix, attr)}
+	}
+	return &rescue.InvalidError{Attribute: attr, Msg: fmt.Sprintf(
+		"Nova takes the rescue %s from the rescue image, and image %s has %s=%s, not %s: run %s, or set %s = %q",
+		attr, imageID, prop, have, want, fix, attr, have)}
 }
 
 // serverImageID is the id of the server's image, "" for a volume-backed server.
@@ -323,6 +351,12 @@ func (b *Backend) Rescue(ctx context.Context, req rescue.Request) (rescue.Result
 	if err != nil {
 		return rescue.Result{}, err
 	}
+	return b.rescue(ctx, req, info)
+}
+
+// rescue is Rescue of a request validate accepted; info is what it read of the server (nil
+// when it read nothing).
+func (b *Backend) rescue(ctx context.Context, req rescue.Request, info *serverInfo) (rescue.Result, error) {
 	c, _, err := b.computeClient(ctx)
 	if err != nil {
 		return rescue.Result{}, err
@@ -434,8 +468,9 @@ func rescueStarted(now, before rescue.State) bool {
 		return true
 	case rescue.StateError:
 		return before != "" && before != rescue.StateError
+	default:
+		return false
 	}
-	return false
 }
 
 // confirm reads the server after an ambiguous unrescue POST: on its way to or back in
@@ -503,12 +538,7 @@ func (b *Backend) Get(ctx context.Context, instanceID string) (*rescue.Instance,
 	if err != nil {
 		return nil, triedFor(getError(instanceID, err), time.Since(start))
 	}
-	inst := instanceOf(s)
-	b.observe(instanceID, inst.State)
-	if ip := b.liveOther(instanceID); ip != nil {
-		inst.InProgress = ip
-	}
-	return inst, nil
+	return b.serverInstance(instanceID, s), nil
 }
 
 // instanceOf maps a Nova server to the engine's Instance (pure logic).

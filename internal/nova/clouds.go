@@ -23,26 +23,7 @@ import (
 // environment's password, token or application credential is used only when neither the
 // block nor the entry has any.
 func fromClouds(explicit, env Config) (gophercloud.AuthOptions, gophercloud.EndpointOpts, *tls.Config, error) {
-	// Region and interface are always passed, even empty: clouds.Parse would otherwise let
-	// OS_REGION_NAME and OS_INTERFACE win over the entry.
-	opts := []clouds.ParseOption{clouds.WithCloudName(explicit.Cloud), clouds.WithRegion(explicit.Region),
-		clouds.WithEndpointType(explicit.EndpointType)}
-	add := func(v string, f func(string) clouds.ParseOption) {
-		if v != "" {
-			opts = append(opts, f(v))
-		}
-	}
-	add(explicit.AuthURL, clouds.WithIdentityEndpoint)
-	add(explicit.UserName, clouds.WithUsername)
-	add(explicit.UserID, clouds.WithUserID)
-	add(explicit.Password, clouds.WithPassword)
-	add(explicit.TenantName, clouds.WithProjectName)
-	add(explicit.TenantID, clouds.WithProjectID)
-	add(explicit.Token, clouds.WithToken)
-	add(explicit.ApplicationCredentialID, clouds.WithApplicationCredentialID)
-	add(explicit.ApplicationCredentialName, clouds.WithApplicationCredentialName)
-	add(explicit.ApplicationCredentialSecret, clouds.WithApplicationCredentialSecret)
-	ao, eo, tlsConfig, err := clouds.Parse(opts...)
+	ao, eo, tlsConfig, err := clouds.Parse(cloudsParseOptions(explicit)...)
 	if err != nil {
 		return ao, eo, nil, err
 	}
@@ -60,7 +41,57 @@ func fromClouds(explicit, env Config) (gophercloud.AuthOptions, gophercloud.Endp
 			eo.Availability = gophercloud.Availability(a)
 		}
 	}
-	appCred := func() bool { return ao.ApplicationCredentialID != "" || ao.ApplicationCredentialName != "" }
+	credentialsFromEnv(&ao, env)
+	dd := first(explicit.DefaultDomain, env.DefaultDomain, defaultDomain)
+	appCred := ao.ApplicationCredentialID != "" || ao.ApplicationCredentialName != ""
+	if ao.Scope == nil && !appCred {
+		ao.Scope = scope(Config{
+			TenantID:          env.TenantID,
+			TenantName:        env.TenantName,
+			ProjectDomainID:   first(explicit.ProjectDomainID, env.ProjectDomainID),
+			ProjectDomainName: first(explicit.ProjectDomainName, env.ProjectDomainName),
+			DomainID:          first(explicit.DomainID, env.DomainID),
+			DomainName:        first(explicit.DomainName, env.DomainName),
+		}, dd)
+		if ao.Scope != nil {
+			ao.TenantID, ao.TenantName = ao.Scope.ProjectID, ao.Scope.ProjectName
+		}
+	}
+	domains(&ao, explicit, env, dd)
+	return ao, eo, tlsConfig, nil
+}
+
+// cloudsParseOptions are the options of clouds.Parse for the values set in the block.
+func cloudsParseOptions(explicit Config) []clouds.ParseOption {
+	// Region and interface are always passed, even empty: clouds.Parse would otherwise let
+	// OS_REGION_NAME and OS_INTERFACE win over the entry.
+	opts := []clouds.ParseOption{clouds.WithCloudName(explicit.Cloud), clouds.WithRegion(explicit.Region),
+		clouds.WithEndpointType(explicit.EndpointType)}
+	for _, o := range []struct {
+		v string
+		f func(string) clouds.ParseOption
+	}{
+		{explicit.AuthURL, clouds.WithIdentityEndpoint},
+		{explicit.UserName, clouds.WithUsername},
+		{explicit.UserID, clouds.WithUserID},
+		{explicit.Password, clouds.WithPassword},
+		{explicit.TenantName, clouds.WithProjectName},
+		{explicit.TenantID, clouds.WithProjectID},
+		{explicit.Token, clouds.WithToken},
+		{explicit.ApplicationCredentialID, clouds.WithApplicationCredentialID},
+		{explicit.ApplicationCredentialName, clouds.WithApplicationCredentialName},
+		{explicit.ApplicationCredentialSecret, clouds.WithApplicationCredentialSecret},
+	} {
+		if o.v != "" {
+			opts = append(opts, o.f(o.v))
+		}
+	}
+	return opts
+}
+
+// credentialsFromEnv takes the environment's credentials (as a set) and user when the block
+// and the entry have none.
+func credentialsFromEnv(ao *gophercloud.AuthOptions, env Config) {
 	if ao.Password == "" && ao.TokenID == "" && ao.ApplicationCredentialSecret == "" {
 		switch {
 		case (env.ApplicationCredentialID != "" || env.ApplicationCredentialName != "") && env.ApplicationCredentialSecret != "":
@@ -81,51 +112,42 @@ func fromClouds(explicit, env Config) (gophercloud.AuthOptions, gophercloud.Endp
 			ao.Username = env.UserName
 		}
 	}
-	dd := first(explicit.DefaultDomain, env.DefaultDomain, defaultDomain)
-	if ao.Scope == nil && !appCred() {
-		ao.Scope = scope(Config{
-			TenantID:          env.TenantID,
-			TenantName:        env.TenantName,
-			ProjectDomainID:   first(explicit.ProjectDomainID, env.ProjectDomainID),
-			ProjectDomainName: first(explicit.ProjectDomainName, env.ProjectDomainName),
-			DomainID:          first(explicit.DomainID, env.DomainID),
-			DomainName:        first(explicit.DomainName, env.DomainName),
-		}, dd)
-		if ao.Scope != nil {
-			ao.TenantID, ao.TenantName = ao.Scope.ProjectID, ao.Scope.ProjectName
-		}
-	}
-	// The user's domain: the block's, else the entry's, else the environment's, else default_domain.
-	setDomain := func(id, name *string, explicitID, explicitName, envID, envName string) {
-		switch {
-		case explicitID != "" || explicitName != "":
-			*id, *name = explicitID, ""
-			if *id == "" {
-				*name = explicitName
-			}
-		case *id != "" || *name != "":
-		case envID != "" || envName != "":
-			*id, *name = envID, ""
-			if *id == "" {
-				*name = envName
-			}
-		default:
-			*id = dd
-		}
-	}
+}
+
+// domains sets the domains of the user and of the project scope: the block's, else the
+// entry's, else the environment's, else default_domain (dd). Token authentication takes no user.
+func domains(ao *gophercloud.AuthOptions, explicit, env Config, dd string) {
 	if ao.Username != "" && ao.UserID == "" {
-		setDomain(&ao.DomainID, &ao.DomainName, explicit.UserDomainID, explicit.UserDomainName,
-			first(env.UserDomainID, env.DomainID), first(env.UserDomainName, env.DomainName))
+		setDomain(&ao.DomainID, &ao.DomainName, dd, [2]string{explicit.UserDomainID, explicit.UserDomainName},
+			[2]string{first(env.UserDomainID, env.DomainID), first(env.UserDomainName, env.DomainName)})
 	}
 	if ao.TokenID != "" && ao.Password == "" {
-		// Token authentication takes no user.
 		ao.Username, ao.UserID, ao.DomainID, ao.DomainName = "", "", "", ""
 	}
 	if s := ao.Scope; s != nil && s.ProjectName != "" {
-		setDomain(&s.DomainID, &s.DomainName, explicit.ProjectDomainID, explicit.ProjectDomainName,
-			first(env.ProjectDomainID, env.DomainID), first(env.ProjectDomainName, env.DomainName))
+		setDomain(&s.DomainID, &s.DomainName, dd, [2]string{explicit.ProjectDomainID, explicit.ProjectDomainName},
+			[2]string{first(env.ProjectDomainID, env.DomainID), first(env.ProjectDomainName, env.DomainName)})
 	}
-	return ao, eo, tlsConfig, nil
+}
+
+// setDomain sets a domain (id, name) that the entry may have set: the block's (explicit: id,
+// name) wins, then the entry's, then the environment's (env: id, name), else dd.
+func setDomain(id, name *string, dd string, explicit, env [2]string) {
+	pick := func(v [2]string) {
+		*id, *name = v[0], ""
+		if *id == "" {
+			*name = v[1]
+		}
+	}
+	switch {
+	case explicit[0] != "" || explicit[1] != "":
+		pick(explicit)
+	case *id != "" || *name != "":
+	case env[0] != "" || env[1] != "":
+		pick(env)
+	default:
+		*id = dd
+	}
 }
 
 // entrySetsInterface reports whether the clouds.yaml entry of cloud names an interface

@@ -169,7 +169,7 @@ func TestIntegrationOwnershipRefuses(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Release()
+	defer func() { _ = l.Release() }()
 	if err := l.Write(oprecord.Record{Op: "live", Kind: "rescue", InstanceID: id, Started: time.Now(), Phase: oprecord.PhaseAccepted}); err != nil {
 		t.Fatal(err)
 	}

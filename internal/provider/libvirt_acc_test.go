@@ -408,7 +408,7 @@ type qemuCase struct {
 func (c *qemuCase) hcl(lv *libvirtd.Env) string {
 	a := []string{attr("instance_id", c.guest), attr("shutdown_timeout", "20s")}
 	if !c.backing {
-		img, _ := imageFor(lv, c.device)
+		img, _ := lv.Images().RescueFor(c.device)
 		a = append(a, attr("image_id", img))
 	}
 	if c.device != "" {
@@ -418,19 +418,6 @@ func (c *qemuCase) hcl(lv *libvirtd.Env) string {
 		a = append(a, attr("admin_pass", c.adminPass))
 	}
 	return "\nresource \"rescue_instance\" \"" + c.res + "\" {\n  " + strings.Join(a, "\n  ") + "\n}\n"
-}
-
-// imageFor returns the rescue image and the line its boot sector prints for a device type.
-func imageFor(lv *libvirtd.Env, device string) (string, string) {
-	im := lv.Images()
-	switch device {
-	case "cdrom":
-		return im.RescueISO, libvirtd.BootRescueISO
-	case "floppy":
-		return im.RescueFloppy, libvirtd.BootRescueFloppy
-	default:
-		return im.RescueDisk, libvirtd.BootRescueDisk
-	}
 }
 
 // testBootMatrix rescues one guest per device/bus pair QEMU boots on a machine type, all in
@@ -444,7 +431,7 @@ func testBootMatrix(t *testing.T, machine string, extra bool, pairs [][2]string)
 	lv, s := lvQEMU(t)
 	var cases []*qemuCase
 	for _, p := range pairs {
-		_, boot := imageFor(lv, p[0])
+		_, boot := lv.Images().RescueFor(p[0])
 		cases = append(cases, &qemuCase{res: p[0] + "_" + p[1], guest: "acc-" + machine + "-" + p[0] + "-" + p[1], device: p[0], bus: p[1], boot: boot})
 	}
 	if extra {
@@ -595,7 +582,7 @@ func TestAccLibvirtQEMU_refusedPairs(t *testing.T) {
 		{q35, "cdrom", "ide", `"cdrom"\s+on\s+bus\s+"ide"\s+is\s+not\s+possible.*(q35|no\s+ide\s+bus).*supports:.*cdrom\s+on\s+scsi,\s+sata`},
 		{q35, "disk", "ide", `"disk"\s+on\s+bus\s+"ide"\s+is\s+not\s+possible.*(q35|no\s+ide\s+bus).*supports:.*disk\s+on\s+virtio`},
 	} {
-		img, _ := imageFor(lv, c.device)
+		img, _ := lv.Images().RescueFor(c.device)
 		steps = append(steps, resource.TestStep{
 			PreConfig: func() {
 				if err := untouched(); err != nil {

@@ -132,26 +132,11 @@ func tdDomain(t *testing.T, s *lvSide, name, machine string, backed bool) {
 	}
 }
 
-// qemuGuestT defines and starts a boot-sector guest (it has booted its own root disk when this
-// returns). At the end of the test a guest still in rescue is unrescued, so no overlay or
-// secret is left, before the harness removes it.
+// qemuGuestT defines and starts a boot-sector guest (acctest.QEMUGuest) and follows its boot
+// lines (it has booted its own root disk when this returns).
 func qemuGuestT(t *testing.T, lv *libvirtd.Env, name string, o libvirtd.GuestOptions) *bootWatch {
 	t.Helper()
-	o.Start = true
-	lv.DefineGuest(t, name, o)
-	t.Cleanup(func() {
-		b, err := rlibvirt.New(context.Background(), rlibvirt.Config{URI: lv.QEMUURI})
-		if err != nil {
-			t.Errorf("cleanup: %v", err)
-			return
-		}
-		defer func() { _ = b.Close() }()
-		if inst, err := b.Get(context.Background(), name); err == nil && inst.State != rescue.StateActive && inst.State != rescue.StateStopped {
-			if err := b.Unrescue(context.Background(), name); err != nil {
-				t.Errorf("cleanup unrescue of %s: %v", name, err)
-			}
-		}
-	})
+	acctest.QEMUGuest(t, lv, name, o)
 	w := &bootWatch{lv: lv, name: name}
 	w.mark()
 	return w

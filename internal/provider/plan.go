@@ -22,42 +22,17 @@ func (r *instanceResource) ModifyPlan(ctx context.Context, req resource.ModifyPl
 		return
 	}
 	creating := req.State.Raw.IsNull()
-	broken := false
-	if !creating && req.Private != nil {
-		if v, d := req.Private.GetKey(ctx, privateBroken); !d.HasError() && string(v) == "true" {
-			broken = true
-			// Terraform replaces only for a path whose value changes: mode becomes unknown.
-			resp.RequiresReplace = append(resp.RequiresReplace, path.Root("mode"))
-		}
+	broken := !creating && markedBroken(ctx, req)
+	if broken {
+		// Terraform replaces only for a path whose value changes: mode becomes unknown.
+		resp.RequiresReplace = append(resp.RequiresReplace, path.Root("mode"))
 	}
 	if !creating && len(resp.RequiresReplace) == 0 {
-		var state instanceModel
-		resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
-		if resp.Diagnostics.HasError() || plan.ShutdownTimeout.Equal(state.ShutdownTimeout) {
-			return
-		}
-		// Only shutdown_timeout changes (in place): the backend says whether it applies.
-		r.validateOnly(ctx, &plan, config, resp)
+		r.planInPlace(ctx, req, &plan, config, resp)
 		return
 	}
 	if !creating {
-		r.client.seen(known(plan.InstanceID))
-		if st := req.State.Raw; !st.IsNull() {
-			var state instanceModel
-			if d := req.State.Get(ctx, &state); !d.HasError() {
-				r.client.seen(known(state.InstanceID))
-			}
-		}
-		// A new rescue: what the backend computes is computed again.
-		for _, c := range []struct {
-			cfg types.String
-			p   *types.String
-		}{{config.ImageID, &plan.ImageID}, {config.Device, &plan.Device}, {config.Bus, &plan.Bus}, {config.AdminPass, &plan.AdminPass}} {
-			if c.cfg.IsNull() {
-				*c.p = types.StringUnknown()
-			}
-		}
-		plan.Mode = types.StringUnknown()
+		r.planReplacement(ctx, req, &plan, config)
 	}
 	if !config.AdminPassWO.IsNull() {
 		// The password is write-only: nothing of it is stored, admin_pass stays null.
@@ -75,17 +50,62 @@ func (r *instanceResource) ModifyPlan(ctx context.Context, req resource.ModifyPl
 	}
 	// Everything that decides device and bus is known: show the outcome in the plan.
 	if !plan.InstanceID.IsUnknown() && !config.ImageID.IsUnknown() {
-		if plan.Device.IsUnknown() {
-			plan.Device = strOrNull(p.Device)
-		}
-		if plan.Bus.IsUnknown() {
-			plan.Bus = strOrNull(p.Bus)
-		}
-		if plan.Mode.IsUnknown() && p.Mode != "" && !broken {
-			plan.Mode = types.StringValue(string(p.Mode))
-		}
+		showResolved(&plan, p, broken)
 	}
 	resp.Diagnostics.Append(resp.Plan.Set(ctx, &plan)...)
+}
+
+// markedBroken reports whether Read marked the rescue in error (replaced at this apply).
+func markedBroken(ctx context.Context, req resource.ModifyPlanRequest) bool {
+	if req.Private == nil {
+		return false
+	}
+	v, d := req.Private.GetKey(ctx, privateBroken)
+	return !d.HasError() && string(v) == "true"
+}
+
+// planInPlace plans an update that needs no new rescue: only when shutdown_timeout changes
+// does the backend say whether it applies.
+func (r *instanceResource) planInPlace(ctx context.Context, req resource.ModifyPlanRequest, plan *instanceModel, config instanceModel, resp *resource.ModifyPlanResponse) {
+	var state instanceModel
+	resp.Diagnostics.Append(req.State.Get(ctx, &state)...)
+	if resp.Diagnostics.HasError() || plan.ShutdownTimeout.Equal(state.ShutdownTimeout) {
+		return
+	}
+	r.validateOnly(ctx, plan, config, resp)
+}
+
+// planReplacement plans the create half of a replacement: the instance is this resource's (no
+// preflight warning about its rescue), and what the backend computes is computed again.
+func (r *instanceResource) planReplacement(ctx context.Context, req resource.ModifyPlanRequest, plan *instanceModel, config instanceModel) {
+	r.client.seen(known(plan.InstanceID))
+	var state instanceModel
+	if d := req.State.Get(ctx, &state); !d.HasError() {
+		r.client.seen(known(state.InstanceID))
+	}
+	for _, c := range []struct {
+		cfg types.String
+		p   *types.String
+	}{{config.ImageID, &plan.ImageID}, {config.Device, &plan.Device}, {config.Bus, &plan.Bus}, {config.AdminPass, &plan.AdminPass}} {
+		if c.cfg.IsNull() {
+			*c.p = types.StringUnknown()
+		}
+	}
+	plan.Mode = types.StringUnknown()
+}
+
+// showResolved puts the device, bus and mode the backend resolved in the plan where they are
+// unknown (the mode of a broken rescue stays unknown: it is replaced).
+func showResolved(plan *instanceModel, p rescue.Plan, broken bool) {
+	if plan.Device.IsUnknown() {
+		plan.Device = strOrNull(p.Device)
+	}
+	if plan.Bus.IsUnknown() {
+		plan.Bus = strOrNull(p.Bus)
+	}
+	if plan.Mode.IsUnknown() && p.Mode != "" && !broken {
+		plan.Mode = types.StringValue(string(p.Mode))
+	}
 }
 
 // validateOnly asks the backend to check the planned rescue, within the resource's read
@@ -108,12 +128,12 @@ func (r *instanceResource) validateOnly(ctx context.Context, plan *instanceModel
 			rq.AdminPass = "write-only-placeholder"
 		}
 	}
-	p, err := eng.Backend.Validate(ctx, rq)
+	c, err := eng.Validate(ctx, rq)
 	if err != nil {
 		addErr(&resp.Diagnostics, "Invalid rescue", err)
 		return rescue.Plan{}, false
 	}
-	return p, true
+	return c.Plan, true
 }
 
 // inStateFor is how long an instance seen in a resource's state spares it the preflight.
@@ -128,8 +148,9 @@ func (c *client) seen(id string) {
 
 // isInState reports whether an instance was seen in a resource's state lately.
 func (c *client) isInState(id string) bool {
-	v, ok := c.inState.Load(id)
-	return ok && time.Since(v.(time.Time)) < inStateFor
+	v, _ := c.inState.Load(id)
+	at, ok := v.(time.Time)
+	return ok && time.Since(at) < inStateFor
 }
 
 // preflight tells at plan what the rescue will meet on an instance already in rescue without

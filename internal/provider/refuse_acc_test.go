@@ -87,11 +87,15 @@ func TestAccLibvirtTD_refusedAtPlan(t *testing.T) {
 		if err := checkUntouched(s, name, orig, id); err != nil {
 			return err
 		}
-		if x, err := s.xml(paused, lvSecure); err != nil || x != origPaused {
-			return fmt.Errorf("definition of %s changed (%v):\n%s", paused, err, x)
+		if x, err := s.xml(paused, lvSecure); err != nil {
+			return fmt.Errorf("definition of %s: %w", paused, err)
+		} else if x != origPaused {
+			return fmt.Errorf("definition of %s changed:\n%s", paused, x)
 		}
-		if st, _, err := l.DomainGetState(pd, 0); err != nil || golibvirt.DomainState(st) != golibvirt.DomainPaused {
-			return fmt.Errorf("domain %s: state %d (%v), want paused", paused, st, err)
+		if st, _, err := l.DomainGetState(pd, 0); err != nil {
+			return fmt.Errorf("domain %s: %w", paused, err)
+		} else if golibvirt.DomainState(st) != golibvirt.DomainPaused {
+			return fmt.Errorf("domain %s: state %d, want paused", paused, st)
 		}
 		return samePools(s, pools)
 	}

@@ -27,15 +27,16 @@ func (r *instanceResource) Create(ctx context.Context, req resource.CreateReques
 		ctx = maskSecret(ctx, p)
 		rq.AdminPass = p
 	}
-	// Values unknown at plan time are known now: check everything before the first change.
-	p, err := eng.Backend.Validate(ctx, rq)
+	// Values unknown at plan time are known now: check everything before the first change. The
+	// rescue acts on what the check read of the instance (Nova: one GET before the POST).
+	checked, err := eng.Validate(ctx, rq)
 	if err != nil {
 		addErr(&resp.Diagnostics, "Invalid rescue", err)
 		return
 	}
-	rq.Device, rq.Bus = p.Device, p.Bus
-	tflog.Info(ctx, "rescuing instance", map[string]any{"image_id": rq.ImageID, "device": rq.Device, "bus": rq.Bus, "mode": string(p.Mode)})
-	res, inst, err := eng.Rescue(ctx, rq)
+	p := checked.Plan
+	tflog.Info(ctx, "rescuing instance", map[string]any{"image_id": rq.ImageID, "device": p.Device, "bus": p.Bus, "mode": string(p.Mode)})
+	res, inst, err := eng.RescueChecked(ctx, checked)
 	for _, w := range res.Warnings {
 		resp.Diagnostics.AddWarning("Interrupted operation recovered", terraformWords.Replace(w))
 	}

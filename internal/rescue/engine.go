@@ -13,9 +13,9 @@ type Engine struct {
 	Poller  Poller
 }
 
-// NewEngine returns an engine over b with the default poller.
+// NewEngine returns an engine over b with the default poller (DefaultPoller).
 func NewEngine(b Backend) *Engine {
-	return &Engine{Backend: b, Poller: NewPoller(DefaultBackoff)}
+	return &Engine{Backend: b, Poller: DefaultPoller(b)}
 }
 
 // AlreadyRescuedError says the instance is in rescue although this resource did not rescue it.
@@ -51,6 +51,12 @@ func (e *Engine) Rescue(ctx context.Context, req Request) (Result, *Instance, er
 	if err != nil {
 		return Result{}, nil, err
 	}
+	return e.rescue(ctx, req, cur, nil)
+}
+
+// rescue rescues an instance read as cur. checked, when not nil, is the validation that read
+// it: a Preparer backend acts on that read while cur is still what the instance is.
+func (e *Engine) rescue(ctx context.Context, req Request, cur *Instance, checked *Checked) (Result, *Instance, error) {
 	if cur.InProgress != nil {
 		return Result{}, cur, cur.InProgress
 	}
@@ -62,15 +68,25 @@ func (e *Engine) Rescue(ctx context.Context, req Request) (Result, *Instance, er
 			return res, inst, err
 		}
 		warnings = res.Warnings
+		checked = nil // the instance changed since it was read
 	case StateUnrescuing:
 		// Someone else is unrescuing it: let that finish first.
 		if _, err := e.waitUnrescued(ctx, req.InstanceID); err != nil {
 			return Result{}, nil, err
 		}
+		checked = nil
 	default:
-		// Active, stopped, in error or other: the backend rescues it or says why not.
+		// Active, stopped, in error or other: the backend's Rescue decides.
 	}
-	res, err := e.Backend.Rescue(ctx, req)
+	var (
+		res Result
+		err error
+	)
+	if p, ok := e.Backend.(Preparer); ok && checked != nil {
+		res, err = p.RescuePrepared(ctx, req, checked.note)
+	} else {
+		res, err = e.Backend.Rescue(ctx, req)
+	}
 	res.Warnings = append(warnings, res.Warnings...)
 	if err != nil {
 		return res, nil, err

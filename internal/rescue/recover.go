@@ -13,20 +13,20 @@ import (
 type Leftover int
 
 const (
-	// Foreign: the rescue is not one a dead run of this provider left (another workspace owns
+	// Foreign means the rescue is not one a dead run of this provider left (another workspace owns
 	// it, or a person rescued it by hand): Engine.Rescue refuses with an AlreadyRescuedError,
 	// which tells the user how to import it. Nothing is changed.
 	Foreign Leftover = iota
-	// Adopt: a dead run of this provider left this rescue, it is complete and matches the
+	// Adopt means a dead run of this provider left this rescue, it is complete and matches the
 	// request: the engine waits until the instance is in rescue and returns
 	// Resumption.Result as its own outcome (AdminPass: the password in effect), without any
 	// change to the instance.
 	Adopt
-	// Replace: a dead run of this provider left this rescue (the backend can prove it) but it
+	// Replace means a dead run of this provider left this rescue (the backend can prove it) but it
 	// cannot be adopted (e.g. its generated password is lost): the engine unrescues it, waits
 	// until the instance is out of rescue, then rescues anew.
 	Replace
-	// Resume: the backend's own Rescue finishes or rolls back the dead run's operation before
+	// Resume means the backend's own Rescue finishes or rolls back the dead run's operation before
 	// it rescues (libvirt does so from its journal): the engine calls Backend.Rescue as for an
 	// instance not in rescue.
 	Resume

@@ -51,6 +51,19 @@ type Images struct {
 	ConfigISO string
 }
 
+// RescueFor returns the rescue image for a device type ("cdrom", "floppy", else a disk) and the
+// line its boot sector prints.
+func (i Images) RescueFor(device string) (image, bootLine string) {
+	switch device {
+	case "cdrom":
+		return i.RescueISO, BootRescueISO
+	case "floppy":
+		return i.RescueFloppy, BootRescueFloppy
+	default:
+		return i.RescueDisk, BootRescueDisk
+	}
+}
+
 // ImagesIn returns the image paths inside dir (as BuildImages makes them).
 func ImagesIn(dir string) Images {
 	return Images{

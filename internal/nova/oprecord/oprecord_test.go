@@ -174,7 +174,7 @@ func TestSIGKILLReleasesTheLease(t *testing.T) {
 	if err != nil {
 		t.Fatalf("after SIGKILL: %v", err)
 	}
-	defer l.Release()
+	defer func() { _ = l.Release() }()
 	if l.Prev == nil || l.Prev.Op != "killed" || l.Prev.Phase != PhaseStarting {
 		t.Fatalf("prev of the killed run: %+v", l.Prev)
 	}

@@ -14,6 +14,7 @@ import (
 
 	golibvirt "github.com/digitalocean/go-libvirt"
 
+	"github.com/rescue-labs/terraform-provider-rescue/internal/acctest"
 	"github.com/rescue-labs/terraform-provider-rescue/internal/acctest/libvirtd"
 	rlibvirt "github.com/rescue-labs/terraform-provider-rescue/internal/libvirt"
 	"github.com/rescue-labs/terraform-provider-rescue/internal/rescue"
@@ -26,7 +27,7 @@ func TestQEMUSecretsHiddenFromReadOnly(t *testing.T) {
 	lv := libvirtd.Shared(t)
 	const name, pass = "q-secret", "s3cr3tVn" // QEMU takes at most 8 characters
 	vnc := filepath.Join(lv.Dir, name+".vnc")
-	qemuGuest(t, lv, name, libvirtd.GuestOptions{ExtraDevices: fmt.Sprintf("    <graphics type='vnc' socket='%s' passwd='%s'/>\n", vnc, pass)})
+	acctest.QEMUGuest(t, lv, name, libvirtd.GuestOptions{ExtraDevices: fmt.Sprintf("    <graphics type='vnc' socket='%s' passwd='%s'/>\n", vnc, pass)})
 	orig := lv.DomainXML(t, name, secure)
 	if !strings.Contains(orig, pass) {
 		t.Fatalf("no VNC password in the secure XML:\n%s", orig)
@@ -96,7 +97,7 @@ func TestQEMUSecretsHiddenFromReadOnly(t *testing.T) {
 func TestQEMUConfigDrive(t *testing.T) {
 	lv := libvirtd.Shared(t)
 	const name, pass = "q-configdrive", "rescue-Pa55"
-	qemuGuest(t, lv, name, libvirtd.GuestOptions{NoConfigDrive: true})
+	acctest.QEMUGuest(t, lv, name, libvirtd.GuestOptions{NoConfigDrive: true})
 	b := newBackend(t, lv.QEMUURI)
 	ctx := context.Background()
 	res, _, err := rescue.NewEngine(b).Rescue(ctx, rescue.Request{InstanceID: name, ImageID: lv.Images().RescueISO, Device: "cdrom", Bus: "sata", AdminPass: pass})
@@ -151,7 +152,7 @@ func TestQEMUConfigDrive(t *testing.T) {
 func TestQEMUDefaultImage(t *testing.T) {
 	lv := libvirtd.Shared(t)
 	const name = "q-default-image"
-	qemuGuest(t, lv, name, libvirtd.GuestOptions{Backing: true})
+	acctest.QEMUGuest(t, lv, name, libvirtd.GuestOptions{Backing: true})
 	orig := lv.DomainXML(t, name, secure)
 	b := newBackend(t, lv.QEMUURI)
 	ctx := context.Background()
@@ -190,7 +191,7 @@ func TestQEMURejectedRescueDefinition(t *testing.T) {
 	ctx := context.Background()
 	t.Run("define", func(t *testing.T) {
 		const name = "q-reject-define"
-		qemuGuest(t, lv, name, libvirtd.GuestOptions{})
+		acctest.QEMUGuest(t, lv, name, libvirtd.GuestOptions{})
 		orig := lv.DomainXML(t, name, secure)
 		id := lv.Domain(t, name).ID
 		b := newBackend(t, lv.QEMUURI)
@@ -216,7 +217,7 @@ func TestQEMURejectedRescueDefinition(t *testing.T) {
 	})
 	t.Run("start", func(t *testing.T) {
 		const name = "q-reject-start"
-		qemuGuest(t, lv, name, libvirtd.GuestOptions{})
+		acctest.QEMUGuest(t, lv, name, libvirtd.GuestOptions{})
 		orig := lv.DomainXML(t, name, secure)
 		b := newBackend(t, lv.QEMUURI)
 		rlibvirt.SetRescueXMLFilter(b, func(x string) string {
@@ -246,7 +247,7 @@ func TestQEMULibvirtdRestart(t *testing.T) {
 	ctx := context.Background()
 	t.Run("rescued", func(t *testing.T) {
 		const name = "q-restart"
-		qemuGuest(t, lv, name, libvirtd.GuestOptions{})
+		acctest.QEMUGuest(t, lv, name, libvirtd.GuestOptions{})
 		orig := lv.DomainXML(t, name, secure)
 		b := newBackend(t, lv.QEMUURI)
 		if _, _, err := rescue.NewEngine(b).Rescue(ctx, rescue.Request{InstanceID: name, ImageID: lv.Images().RescueISO, Device: "cdrom", Bus: "scsi", ShutdownTimeout: 20 * time.Second}); err != nil {
@@ -280,7 +281,7 @@ func TestQEMULibvirtdRestart(t *testing.T) {
 	} {
 		t.Run("crash-after-"+c.step, func(t *testing.T) {
 			name := "q-crash-" + c.step
-			qemuGuest(t, lv, name, libvirtd.GuestOptions{})
+			acctest.QEMUGuest(t, lv, name, libvirtd.GuestOptions{})
 			orig := lv.DomainXML(t, name, secure)
 			id := lv.Domain(t, name).ID
 			a := crashingBackend(t, lv.QEMUURI, "rescue", c.step)
