@@ -57,6 +57,13 @@
 // rescue.ErrAccepted and the journal is kept. A new rescue that rolls back an interrupted one
 // keeps that rescue's was-running flag. Paused domains are a ConflictError.
 //
+// In the code, each step is a method of the rescue's run-state (rescueRun, unrescueRun for the
+// unrescue), run in order by Backend.runSteps, which every step boundary of both operations
+// passes (the test hook afterStep sits there). A failed rescue step goes through
+// rescueRun.rollback, the one way back: what it undoes follows from how far the run got (no
+// journal yet: the key; another run took the journal: this rescue's volumes and key; the rescue
+// guest runs: nothing, the rescue is accepted; else restore to the original definition).
+//
 // # Journal and secrets
 //
 // The journal records a random rescue ID, the original inactive secure XML, the overlay and

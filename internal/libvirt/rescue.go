@@ -114,7 +114,7 @@ func (b *Backend) leftover(ctx context.Context, o *operation, req rescue.Request
 			return rescue.Result{}, true, fmt.Errorf("%w: %w", rescue.ErrAccepted, err)
 		}
 		return rescue.Result{AdminPass: req.AdminPass, Warnings: []string{
-			"The rescue guest already runs " + what + ", and it is the rescue this configuration asks for: it was taken over as it is, without any change to the domain.",
+			"The rescue guest already runs " + what + ", and it is the rescue this request asks for: it was taken over as it is, without any change to the domain.",
 		}}, true, nil
 	}
 	if err := b.unrescue(ctx, o, j, false); err != nil {

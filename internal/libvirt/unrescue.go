@@ -196,7 +196,7 @@ func (r *unrescueRun) defineOriginal(context.Context) error {
 // start starts the original definition when asked to and the rescue guest or the domain before
 // the rescue ran.
 func (r *unrescueRun) start(ctx context.Context) error {
-	if !r.restart || r.running || !(r.j.RanRescue || r.j.WasRunning) {
+	if !r.restart || r.running || (!r.j.RanRescue && !r.j.WasRunning) {
 		return nil
 	}
 	if err := startDomain(ctx, r.o.l, r.o.d); err != nil && !isCode(err, golibvirt.ErrOperationInvalid) {

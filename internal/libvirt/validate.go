@@ -3,7 +3,6 @@ package libvirt
 import (
 	"context"
 	"fmt"
-	"slices"
 	"strings"
 
 	golibvirt "github.com/digitalocean/go-libvirt"
@@ -95,11 +94,8 @@ func unknownPlan(req rescue.Request) rescue.Plan {
 
 // validateValues checks the request's values without a connection.
 func validateValues(req rescue.Request) error {
-	if req.Device != "" && !slices.Contains(rescue.Devices, req.Device) {
-		return &rescue.InvalidError{Attribute: "device", Msg: fmt.Sprintf("%q is not a device type; use one of %s", req.Device, strings.Join(rescue.Devices, ", "))}
-	}
-	if req.Bus != "" && !slices.Contains(rescue.Buses, req.Bus) {
-		return &rescue.InvalidError{Attribute: "bus", Msg: fmt.Sprintf("%q is not a bus; use one of %s", req.Bus, strings.Join(rescue.Buses, ", "))}
+	if err := rescue.CheckValues(req.Device, req.Bus); err != nil {
+		return err
 	}
 	if req.ShutdownTimeout < 0 {
 		return &rescue.InvalidError{Attribute: "shutdown_timeout", Msg: fmt.Sprintf("%s is negative", req.ShutdownTimeout)}

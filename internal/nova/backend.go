@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net/http"
 	"regexp"
-	"slices"
 	"strings"
 	"sync"
 	"time"
@@ -145,13 +144,8 @@ func checkRequest(req rescue.Request) error {
 			"before a rescue: its time is nova.conf [DEFAULT] shutdown_timeout, or the image property " +
 			"os_shutdown_timeout; remove shutdown_timeout from the request"}
 	}
-	if req.Device != "" && !slices.Contains(rescue.Devices, req.Device) {
-		return &rescue.InvalidError{Attribute: "device", Msg: fmt.Sprintf("%q is not one of %s",
-			req.Device, strings.Join(rescue.Devices, ", "))}
-	}
-	if req.Bus != "" && !slices.Contains(rescue.Buses, req.Bus) {
-		return &rescue.InvalidError{Attribute: "bus", Msg: fmt.Sprintf("%q is not one of %s",
-			req.Bus, strings.Join(rescue.Buses, ", "))}
+	if err := rescue.CheckValues(req.Device, req.Bus); err != nil {
+		return err
 	}
 	if req.InstanceID != "" && !IsUUID(req.InstanceID) {
 		return &rescue.InvalidError{Attribute: "instance_id", Msg: fmt.Sprintf("%q is not a Nova server UUID", req.InstanceID)}

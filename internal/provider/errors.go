@@ -33,6 +33,8 @@ var terraformWords = strings.NewReplacer(
 	"an unrescue restores it", "unrescue (terraform destroy) restores it",
 	"a new rescue takes it over", "a new rescue (terraform apply) takes it over",
 	"what that rescue asks for", "what the configuration asks for",
+	"A new rescue takes it over when it is complete and what the new rescue asks for", "Apply takes that rescue over when it is complete and what the configuration asks for",
+	"the rescue this request asks for", "the rescue this configuration asks for",
 	"remove shutdown_timeout from the request", "remove shutdown_timeout from this resource",
 	"not on the machine that asks for the rescue", "not where terraform runs",
 	", then try again", ", then plan again",

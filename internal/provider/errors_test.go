@@ -73,3 +73,29 @@ func TestDescribeByClass(t *testing.T) {
 		}
 	}
 }
+
+// The warnings of the engine and the backends are in their words; the user reads Terraform's.
+func TestTerraformWords(t *testing.T) {
+	for _, c := range []struct{ in, want string }{
+		{
+			"Instance vm1 is ERROR: a run of this provider that did not finish left its rescue or unrescue there. A new rescue takes it over when it is complete and what the new rescue asks for, else rolls it back (or replaces it) and rescues anew.",
+			"Instance vm1 is ERROR: a run of this provider that did not finish left its rescue or unrescue there. Apply takes that rescue over when it is complete and what the configuration asks for, else rolls it back (or replaces it) and rescues anew.",
+		},
+		{
+			"The rescue guest already runs the rescue of domain vm1 ..., and it is the rescue this request asks for: it was taken over as it is",
+			"The rescue guest already runs the rescue of domain vm1 ..., and it is the rescue this configuration asks for: it was taken over as it is",
+		},
+		{
+			"an unrescue of domain vm1 stopped halfway: ...; another unrescue finishes it",
+			"an unrescue of domain vm1 stopped halfway: ...; unrescue again (terraform destroy) finishes it",
+		},
+		{
+			"domain vm1 is paused, and a rescue starts only from a running or shut-off domain: resume it or shut it off, then try again",
+			"domain vm1 is paused, and a rescue starts only from a running or shut-off domain: resume it or shut it off, then plan again",
+		},
+	} {
+		if got := terraformWords.Replace(c.in); got != c.want {
+			t.Errorf("got  %s\nwant %s", got, c.want)
+		}
+	}
+}

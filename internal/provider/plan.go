@@ -43,7 +43,7 @@ func (r *instanceResource) ModifyPlan(ctx context.Context, req resource.ModifyPl
 		return
 	}
 	for _, w := range p.Warnings {
-		resp.Diagnostics.AddWarning("Rescue", w)
+		resp.Diagnostics.AddWarning("Rescue", terraformWords.Replace(w))
 	}
 	if creating && !plan.InstanceID.IsUnknown() {
 		r.preflight(ctx, &plan, resp)
@@ -178,7 +178,7 @@ func (r *instanceResource) preflight(ctx context.Context, plan *instanceModel, r
 		return
 	}
 	if w != "" {
-		resp.Diagnostics.AddWarning("Interrupted operation found", w)
+		resp.Diagnostics.AddWarning("Interrupted operation found", terraformWords.Replace(w))
 	}
 }
 

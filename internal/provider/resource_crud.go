@@ -38,7 +38,7 @@ func (r *instanceResource) Create(ctx context.Context, req resource.CreateReques
 	tflog.Info(ctx, "rescuing instance", map[string]any{"image_id": rq.ImageID, "device": p.Device, "bus": p.Bus, "mode": string(p.Mode)})
 	res, inst, err := eng.RescueChecked(ctx, checked)
 	for _, w := range res.Warnings {
-		resp.Diagnostics.AddWarning("Interrupted operation recovered", w)
+		resp.Diagnostics.AddWarning("Interrupted operation recovered", terraformWords.Replace(w))
 	}
 	if err != nil && !rescue.Accepted(err) {
 		addErr(&resp.Diagnostics, "Rescue failed", err)

@@ -1,6 +1,10 @@
 package rescue
 
-import "fmt"
+import (
+	"fmt"
+	"slices"
+	"strings"
+)
 
 // Device is a rescue device type, as in Nova's hw_rescue_device.
 type Device string
@@ -31,6 +35,18 @@ var Devices = []string{string(DeviceCdrom), string(DeviceDisk), string(DeviceFlo
 
 // Buses are the values accepted for the rescue bus (hw_rescue_bus), the usual choice first.
 var Buses = []string{string(BusVirtio), string(BusSCSI), string(BusSATA), string(BusIDE), string(BusUSB), string(BusFDC)}
+
+// CheckValues checks that device and bus, where set, are values of Devices and Buses: an
+// InvalidError on the attribute otherwise.
+func CheckValues(device, bus string) error {
+	if device != "" && !slices.Contains(Devices, device) {
+		return &InvalidError{Attribute: "device", Msg: fmt.Sprintf("%q is not a device type; use one of %s", device, strings.Join(Devices, ", "))}
+	}
+	if bus != "" && !slices.Contains(Buses, bus) {
+		return &InvalidError{Attribute: "bus", Msg: fmt.Sprintf("%q is not a bus; use one of %s", bus, strings.Join(Buses, ", "))}
+	}
+	return nil
+}
 
 // PairProblem is why a rescue device of one type cannot be attached on a bus on any host.
 type PairProblem struct {

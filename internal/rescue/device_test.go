@@ -36,3 +36,19 @@ func TestCheckPair(t *testing.T) {
 		t.Errorf("Invalid: %#v", err)
 	}
 }
+
+func TestCheckValues(t *testing.T) {
+	var inv *rescue.InvalidError
+	if err := rescue.CheckValues("", ""); err != nil {
+		t.Errorf("empty: %v", err)
+	}
+	if err := rescue.CheckValues("floppy", "fdc"); err != nil {
+		t.Errorf("floppy on fdc: %v", err)
+	}
+	if err := rescue.CheckValues("tape", "virtio"); !errors.As(err, &inv) || inv.Attribute != "device" || !strings.Contains(inv.Msg, "cdrom, disk, floppy") {
+		t.Errorf("tape: %v", err)
+	}
+	if err := rescue.CheckValues("disk", "nvme"); !errors.As(err, &inv) || inv.Attribute != "bus" || !strings.Contains(inv.Msg, "virtio, scsi, sata, ide, usb, fdc") {
+		t.Errorf("nvme: %v", err)
+	}
+}

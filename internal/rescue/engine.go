@@ -113,6 +113,7 @@ func (e *Engine) waitRescued(ctx context.Context, id string) (*Instance, error) 
 			// instance out of rescue with no task means the rescue was undone.
 			return false, e.reverted(ctx, "rescue", id, i)
 		default:
+			// Unrescuing or other: not settled yet.
 			return false, nil
 		}
 	})
@@ -225,6 +226,7 @@ func (e *Engine) waitUnrescued(ctx context.Context, id string) (*Instance, error
 			// Back in rescue with no task: the unrescue was undone.
 			return false, e.reverted(ctx, "unrescue", id, i)
 		default:
+			// Unrescuing, rescuing or other: not settled yet.
 			return false, nil
 		}
 	})
