@@ -22,6 +22,7 @@ import (
 	"github.com/gophercloud/gophercloud/v2/openstack/config/clouds"
 	"gopkg.in/yaml.v2"
 
+	"github.com/rescue-labs/terraform-provider-rescue/internal/ratelimit"
 	"github.com/rescue-labs/terraform-provider-rescue/internal/rescue"
 )
 
@@ -73,6 +74,7 @@ func New(ctx context.Context, cfg Config) (*Backend, error) {
 	transport.TLSClientConfig = tlsConfig
 	transport.ResponseHeaderTimeout = responseHeaderTimeout
 	rt := newRetryTransport(transport, retries, c.Logger)
+	rt.bucket = ratelimit.New(c.requestsPerSecond())
 
 	b := &Backend{log: c.Logger, transport: rt, images: newImageCache()}
 	override := func(service string) string { return strings.TrimSpace(c.EndpointOverrides[service]) }
