@@ -44,7 +44,11 @@ func sharedLookup[T any](ctx context.Context, g *singleflight.Group, key string,
 			if r.Err != nil {
 				return zero, r.Err
 			}
-			return r.Val.(T), nil
+			v, ok := r.Val.(T)
+			if !ok {
+				return zero, fmt.Errorf("look up %s: got a %T", key, r.Val)
+			}
+			return v, nil
 		}
 	}
 }

@@ -16,16 +16,15 @@ import (
 // scriptedBatch is a BatchGetter whose instances are all in one state until the test changes
 // it; it records every GetMany call. errs are returned by the next calls, one each.
 type scriptedBatch struct {
-	mu       sync.Mutex
-	state    rescue.State
-	missing  map[string]bool // ids left out of every result
-	errs     []error
-	calls    [][]string
-	at       []time.Time // when each call began
-	running  int         // calls under way
-	overlap  bool        // two calls were under way at once
-	called   chan int    // receives the number of ids of each call, when set
-	notifier *scriptedNotifier
+	mu      sync.Mutex
+	state   rescue.State
+	missing map[string]bool // ids left out of every result
+	errs    []error
+	calls   [][]string
+	at      []time.Time // when each call began
+	running int         // calls under way
+	overlap bool        // two calls were under way at once
+	called  chan int    // receives the number of ids of each call, when set
 }
 
 func newScripted(s rescue.State) *scriptedBatch {
