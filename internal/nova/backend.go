@@ -49,6 +49,8 @@ type Backend struct {
 	own ownership
 	// batch is what GetMany knows between the shared poller's listings (batch.go).
 	batch batchState
+	// mvFlight makes concurrent first negotiations one (microversion.go).
+	mvFlight mvFlight
 }
 
 var _ rescue.Backend = (*Backend)(nil)
@@ -78,9 +80,9 @@ func (b *Backend) Microversion(ctx context.Context) (use, highest string, err er
 	return n.use, n.max.String(), nil
 }
 
-// negotiate reads the compute endpoint's version document once and picks the microversion.
+// negotiateOnce reads the compute endpoint's version document and picks the microversion.
 // A failed negotiation is not remembered: the next call tries again.
-func (b *Backend) negotiate(ctx context.Context) (negotiated, error) {
+func (b *Backend) negotiateOnce(ctx context.Context) (negotiated, error) {
 	b.mvMu.Lock()
 	defer b.mvMu.Unlock()
 	if b.mv != nil {

@@ -39,7 +39,7 @@ type batchState struct {
 	// foreign are ids a listing does not show but GET /servers/{id} finds (another project's
 	// servers, for an administrator): read one by one.
 	foreign map[string]bool
-	// gone are ids listed as DELETED since the last full listing.
+	// gone are ids listed as DELETED, or not found at all, since the last full listing.
 	gone map[string]bool
 }
 
@@ -82,6 +82,7 @@ func (b *Backend) GetMany(ctx context.Context, ids []string) (map[string]*rescue
 		switch {
 		case rescue.IsNotFound(err):
 			delete(st.foreign, key)
+			st.gone[key] = true
 		case err != nil:
 			return nil, err
 		default:

@@ -1,7 +1,10 @@
 // Package nova is the rescue Backend over the OpenStack Compute (Nova) API, through gophercloud v2.
 package nova
 
-import "context"
+import (
+	"context"
+	"math"
+)
 
 // Config is the provider's openstack block. Empty fields fall back to the OS_* environment
 // variables and to clouds.yaml (cloud / OS_CLOUD), with the names of terraform-provider-openstack.
@@ -49,6 +52,10 @@ type Config struct {
 	// MaxRetries bounds the retries of a request: GETs on 429/502/503/504 and transient
 	// transport errors, the rescue/unrescue POSTs on 429 only; nil means the default.
 	MaxRetries *int
+	// MaxRequestsPerSecond paces every request of the connection (one token bucket, shared by
+	// all resources of the provider process; a 429 with Retry-After pauses it for all): 0 means
+	// DefaultMaxRequestsPerSecond, +Inf no limit.
+	MaxRequestsPerSecond float64
 	// UserAgent is put in front of gophercloud's User-Agent (the provider sets
 	// terraform-provider-rescue/<version>); empty means "terraform-provider-rescue".
 	UserAgent string
@@ -59,3 +66,16 @@ type Config struct {
 
 // Logger receives a debug event with structured fields; the provider passes tflog.Debug.
 type Logger func(ctx context.Context, msg string, fields map[string]any)
+
+// DefaultMaxRequestsPerSecond is the request rate of a connection when Config.MaxRequestsPerSecond
+// is not set: enough for a mass rescue (the shared poller's waits cost one listing per tick), and
+// well below what clouds' API rate limits allow one user.
+const DefaultMaxRequestsPerSecond = 10
+
+// requestsPerSecond is the rate of the connection's bucket (+Inf: no limit).
+func (c Config) requestsPerSecond() float64 {
+	if c.MaxRequestsPerSecond <= 0 || math.IsNaN(c.MaxRequestsPerSecond) {
+		return DefaultMaxRequestsPerSecond
+	}
+	return c.MaxRequestsPerSecond
+}

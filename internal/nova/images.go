@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/gophercloud/gophercloud/v2/openstack/image/v2/images"
+	"golang.org/x/sync/singleflight"
 
 	"github.com/rescue-labs/terraform-provider-rescue/internal/rescue"
 )
@@ -34,6 +35,8 @@ type imageCache struct {
 	mu  sync.Mutex
 	m   map[string]imageEntry
 	now func() time.Time
+	// flight makes concurrent misses of one image one request.
+	flight singleflight.Group
 }
 
 func newImageCache() *imageCache {
@@ -72,11 +75,22 @@ func propertiesOf(img *images.Image) imageProperties {
 		diskFormat: img.DiskFormat, containerFormat: img.ContainerFormat}
 }
 
-// imageProps reads the rescue properties of an image through Glance v2.
+// imageProps reads the rescue properties of an image through Glance v2, once for the concurrent
+// callers of one image (the resources of a mass rescue share it), then from the cache.
 func (b *Backend) imageProps(ctx context.Context, id string) (imageProperties, error) {
 	if p, ok := b.images.get(id); ok {
 		return p, nil
 	}
+	return sharedLookup(ctx, &b.images.flight, id, func(ctx context.Context) (imageProperties, error) {
+		if p, ok := b.images.get(id); ok {
+			return p, nil // read by a lookup that ended just before this one began
+		}
+		return b.readImageProps(ctx, id)
+	})
+}
+
+// readImageProps is GET /v2/images/{id} and its rescue properties, put in the cache.
+func (b *Backend) readImageProps(ctx context.Context, id string) (imageProperties, error) {
 	if b.image == nil {
 		return imageProperties{}, fmt.Errorf("read the properties of image %s: %w", id, b.imageErr)
 	}

@@ -1,9 +1,12 @@
 package nova
 
 import (
+	"context"
 	"fmt"
 	"strconv"
 	"strings"
+
+	"golang.org/x/sync/singleflight"
 )
 
 // MicroversionBFVRescue is the compute microversion that allows rescuing volume-backed
@@ -63,4 +66,19 @@ func (n negotiated) supports(s string) bool {
 		return false
 	}
 	return !v.less(n.min) && !n.max.less(v)
+}
+
+// mvFlight makes the concurrent first negotiations of a backend one request.
+type mvFlight struct{ g singleflight.Group }
+
+// negotiate returns the negotiated microversion, negotiating it on first use (negotiateOnce):
+// concurrent first callers share one negotiation, and each returns when its own ctx ends.
+func (b *Backend) negotiate(ctx context.Context) (negotiated, error) {
+	b.mvMu.Lock()
+	mv := b.mv
+	b.mvMu.Unlock()
+	if mv != nil {
+		return *mv, nil
+	}
+	return sharedLookup(ctx, &b.mvFlight.g, "the compute microversion", b.negotiateOnce)
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/gophercloud/gophercloud/v2"
 	"github.com/gophercloud/gophercloud/v2/openstack"
 
+	"github.com/rescue-labs/terraform-provider-rescue/internal/ratelimit"
 	"github.com/rescue-labs/terraform-provider-rescue/internal/rescue"
 )
 
@@ -49,6 +50,7 @@ func New(ctx context.Context, cfg Config) (*Backend, error) {
 	transport.TLSClientConfig = tlsConfig
 	transport.ResponseHeaderTimeout = responseHeaderTimeout
 	rt := newRetryTransport(transport, retries, c.Logger)
+	rt.bucket = ratelimit.New(c.requestsPerSecond())
 
 	b := &Backend{log: c.Logger, transport: rt, images: newImageCache()}
 	if b.provider, err = providerClient(ctx, c, ao, rt); err != nil {

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/rescue-labs/terraform-provider-rescue/internal/ratelimit"
 )
 
 // Retry bounds: the first backoff, its cap, and the cap of a server's Retry-After.
@@ -41,6 +43,9 @@ type retryTransport struct {
 	next http.RoundTripper
 	max  int
 	log  Logger
+	// bucket paces every request of the connection, retries included (max_requests_per_second);
+	// a 429 with Retry-After pauses it for every caller. nil: no limit.
+	bucket *ratelimit.Bucket
 	// now and sleep are replaceable in tests.
 	now   func() time.Time
 	sleep func(ctx context.Context, d time.Duration) error
@@ -74,7 +79,7 @@ func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	idempotent := req.Method == http.MethodGet || req.Method == http.MethodHead
 	resendable := req.Body == nil || req.Body == http.NoBody || req.GetBody != nil
 	if t.max <= 0 || !resendable {
-		return t.next.RoundTrip(req)
+		return t.send(req)
 	}
 	ctx := req.Context()
 	for attempt := 0; ; attempt++ {
@@ -86,7 +91,7 @@ func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 			}
 			r.Body = body
 		}
-		resp, err := t.next.RoundTrip(r)
+		resp, err := t.send(r)
 		if attempt >= t.max || ctx.Err() != nil {
 			return resp, err
 		}
@@ -122,6 +127,27 @@ func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 			return nil, &retryWaitError{msg: fmt.Sprintf("%s %s: waiting to retry after %s", req.Method, redactURL(req), reason), err: err}
 		}
 	}
+}
+
+// send sends one request when the connection's bucket allows it (bounded by the request's
+// context); a 429 with Retry-After pauses the bucket, so that every caller slows down, not just
+// this one.
+func (t *retryTransport) send(r *http.Request) (*http.Response, error) {
+	if err := t.bucket.Wait(r.Context()); err != nil {
+		if errors.Is(err, ratelimit.ErrPaused) {
+			// The backend had asked to slow down: as unavailable as a retry's wait.
+			return nil, &retryWaitError{msg: fmt.Sprintf("%s %s", r.Method, redactURL(r)), err: err}
+		}
+		return nil, fmt.Errorf("%s %s: %w", r.Method, redactURL(r), err)
+	}
+	resp, err := t.next.RoundTrip(r)
+	if err == nil && resp.StatusCode == http.StatusTooManyRequests {
+		now := t.now()
+		if d, ok := retryAfter(resp.Header.Get("Retry-After"), now); ok {
+			t.bucket.PauseUntil(now.Add(d))
+		}
+	}
+	return resp, err
 }
 
 // retryWaitError says the request's context ended while the transport waited to retry a

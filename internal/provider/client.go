@@ -242,6 +242,10 @@ func novaConfig(m *openstackModel) (nova.Config, bool, diag.Diagnostics) {
 		CACertFile: s(m.CACertFile), Cert: s(m.Cert), Key: s(m.Key),
 		EndpointType: s(m.EndpointType),
 	}
+	if m.MaxRequestsPerSecond.IsUnknown() {
+		unknown = true
+	}
+	c.MaxRequestsPerSecond = m.MaxRequestsPerSecond.ValueFloat64()
 	if m.MaxRetries.IsUnknown() {
 		unknown = true
 	} else if !m.MaxRetries.IsNull() {

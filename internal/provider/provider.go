@@ -76,6 +76,9 @@ type openstackModel struct {
 	EndpointOverrides           types.Map    `tfsdk:"endpoint_overrides"`
 	MaxRetries                  types.Int64  `tfsdk:"max_retries"`
 	AllowReauth                 types.Bool   `tfsdk:"allow_reauth"`
+
+	// MaxRequestsPerSecond paces the connection (ratelimit.go).
+	MaxRequestsPerSecond types.Float64 `tfsdk:"max_requests_per_second"`
 }
 
 type libvirtModel struct {
@@ -151,6 +154,7 @@ func (p *rescueProvider) Schema(_ context.Context, _ provider.SchemaRequest, res
 						Optional:    true,
 						Description: "Authenticate again when the token expires. Default true (`OS_ALLOW_REAUTH`).",
 					},
+					"max_requests_per_second": maxRequestsPerSecond(),
 				},
 			},
 			"libvirt": schema.SingleNestedBlock{

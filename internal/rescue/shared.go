@@ -300,8 +300,13 @@ func (p *SharedPoller) read(ctx context.Context) time.Duration {
 	if len(ws) == 0 {
 		return 0
 	}
-	rctx, cancel := context.WithCancel(ctx)
-	if !deadline.IsZero() {
+	var (
+		rctx   context.Context
+		cancel context.CancelFunc
+	)
+	if deadline.IsZero() {
+		rctx, cancel = context.WithCancel(ctx)
+	} else {
 		// Bounded by the earliest deadline, so that the read under way when a wait ends says
 		// what it saw in that wait's TimeoutError (see finalRead).
 		rctx, cancel = context.WithDeadline(ctx, deadline)

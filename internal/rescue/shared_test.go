@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -15,16 +16,15 @@ import (
 // scriptedBatch is a BatchGetter whose instances are all in one state until the test changes
 // it; it records every GetMany call. errs are returned by the next calls, one each.
 type scriptedBatch struct {
-	mu       sync.Mutex
-	state    rescue.State
-	missing  map[string]bool // ids left out of every result
-	errs     []error
-	calls    [][]string
-	at       []time.Time // when each call began
-	running  int         // calls under way
-	overlap  bool        // two calls were under way at once
-	called   chan int    // receives the number of ids of each call, when set
-	notifier *scriptedNotifier
+	mu      sync.Mutex
+	state   rescue.State
+	missing map[string]bool // ids left out of every result
+	errs    []error
+	calls   [][]string
+	at      []time.Time // when each call began
+	running int         // calls under way
+	overlap bool        // two calls were under way at once
+	called  chan int    // receives the number of ids of each call, when set
 }
 
 func newScripted(s rescue.State) *scriptedBatch {
@@ -318,5 +318,84 @@ func TestDefaultPoller(t *testing.T) {
 	t.Setenv(rescue.PollerEnv, "per-instance")
 	if _, ok := rescue.DefaultPoller(bb).(*rescue.IntervalPoller); !ok {
 		t.Fatal("RESCUE_POLLER=per-instance does not select the per-instance poller")
+	}
+}
+
+// stalledBatch answers its first read, then holds every read until its context ends and fails
+// it as a transport that was retrying a 503 would.
+type stalledBatch struct{ calls atomic.Int32 }
+
+func (s *stalledBatch) GetMany(ctx context.Context, ids []string) (map[string]*rescue.Instance, error) {
+	if s.calls.Add(1) == 1 {
+		return map[string]*rescue.Instance{ids[0]: {ID: ids[0], State: rescue.StateRescuing, Status: "ACTIVE/rescuing"}}, nil
+	}
+	<-ctx.Done()
+	return nil, rescue.Unavailable(fmt.Errorf("GET /servers/detail: waiting to retry after 503 Service Unavailable: %w", ctx.Err()))
+}
+
+// The read under way when a wait's deadline comes is cut at that deadline, and what it saw is in
+// the wait's TimeoutError (as the per-instance poller's read with the wait's own context).
+func TestSharedPollerTimeoutDuringARead(t *testing.T) {
+	s := &stalledBatch{}
+	ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
+	defer cancel()
+	_, err := rescue.NewSharedPoller(s, fastBackoff).Wait(ctx, "rescue", "i1", noGet, untilRescued)
+	var te *rescue.TimeoutError
+	if !errors.As(err, &te) || te.Last != "ACTIVE/rescuing" || te.LastErr == nil || !strings.Contains(err.Error(), "503") {
+		t.Fatalf("got %v, want a TimeoutError that says the backend was being retried", err)
+	}
+}
+
+// batchOf gives a Get-only backend a GetMany that reads each id with Get, the errors included:
+// the engine's tests of waits, run through the shared poller.
+type batchOf struct{ rescue.Backend }
+
+func (b batchOf) GetMany(ctx context.Context, ids []string) (map[string]*rescue.Instance, error) {
+	out := map[string]*rescue.Instance{}
+	for _, id := range ids {
+		inst, err := b.Get(ctx, id)
+		if rescue.IsNotFound(err) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		out[id] = inst
+	}
+	return out, nil
+}
+
+func sharedEngine(b rescue.Backend) *rescue.Engine {
+	return &rescue.Engine{Backend: b, Poller: rescue.NewSharedPoller(batchOf{b}, fastBackoff)}
+}
+
+// The engine's rescue and unrescue through the shared poller: transient failures ridden out,
+// a revert reported, a gone instance a success of unrescue.
+func TestEngineWithSharedPoller(t *testing.T) {
+	f := &flakyBackend{fakeBackend: &fakeBackend{
+		states:   []rescue.Instance{st(rescue.StateActive)},
+		onRescue: []rescue.Instance{st(rescue.StateRescuing), st(rescue.StateRescued)},
+		onUnres:  []rescue.Instance{st(rescue.StateUnrescuing), st(rescue.StateActive)},
+	}}
+	f.errs = append([]error{nil}, unavailable(20)...)
+	e := sharedEngine(f)
+	if _, inst, err := e.Rescue(context.Background(), rescue.Request{InstanceID: "i1"}); err != nil || inst.State != rescue.StateRescued {
+		t.Fatalf("rescue: %+v, %v", inst, err)
+	}
+	if out, _, err := e.Unrescue(context.Background(), "i1"); err != nil || out != rescue.Unrescued {
+		t.Fatalf("unrescue: %v, %v", out, err)
+	}
+
+	r := &fakeBackend{states: []rescue.Instance{st(rescue.StateActive)},
+		onRescue: []rescue.Instance{st(rescue.StateRescuing), st(rescue.StateActive)}}
+	_, _, err := sharedEngine(r).Rescue(context.Background(), rescue.Request{InstanceID: "i1"})
+	var fe *rescue.FailedError
+	if !errors.As(err, &fe) || !rescue.Accepted(err) {
+		t.Fatalf("reverted rescue: %v, want a FailedError after acceptance", err)
+	}
+
+	g := &fakeBackend{states: []rescue.Instance{st(rescue.StateRescued)}, onUnres: nil}
+	if out, _, err := sharedEngine(g).Unrescue(context.Background(), "i1"); err != nil || out != rescue.Gone {
+		t.Fatalf("unrescue of an instance that disappears: %v, %v; want Gone", out, err)
 	}
 }
