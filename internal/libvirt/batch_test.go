@@ -2,13 +2,16 @@ package libvirt_test
 
 import (
 	"context"
+	"fmt"
 	"reflect"
+	"sync"
 	"testing"
 	"time"
 
 	golibvirt "github.com/digitalocean/go-libvirt"
 	"github.com/google/uuid"
 
+	"github.com/rescue-labs/terraform-provider-rescue/internal/acctest/libvirtd"
 	"github.com/rescue-labs/terraform-provider-rescue/internal/rescue"
 )
 
@@ -75,5 +78,62 @@ func TestGetManyOneList(t *testing.T) {
 	}
 	if got, err := b.GetMany(ctx, nil); err != nil || len(got) != 0 {
 		t.Errorf("GetMany(nil) = %v, %v", got, err)
+	}
+}
+
+// Validations of many domains of one host (a plan of a fleet rescue) read the host's domain
+// capabilities once, and concurrent ones share the image's content read and the scan of the
+// domains that could use the image (counted on the wire by a proxy; the shared scans depend
+// on timing and are reported, not asserted). Every plan is the one a lone validation gives.
+func TestValidateSharesHostReads(t *testing.T) {
+	lv := libvirtd.Shared(t)
+	p := newRPCCounter(t, lv.Socket)
+	b := newBackend(t, "qemu+tcp://"+p.Addr()+"/system")
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	const n = 5
+	for i := 0; i < n; i++ {
+		lv.DefineGuest(t, fmt.Sprintf("q-shared-%d", i), libvirtd.GuestOptions{})
+	}
+	req := func(i int) rescue.Request {
+		return rescue.Request{InstanceID: fmt.Sprintf("q-shared-%d", i), ImageID: lv.Images().RescueISO, Device: "cdrom", Bus: "sata"}
+	}
+	before := p.Snapshot()
+	plans := make([]rescue.Plan, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			plans[i], errs[i] = b.Validate(ctx, req(i))
+		}()
+	}
+	wg.Wait()
+	calls := p.Since(before)
+	t.Logf("RPCs of %d concurrent validations: %v", n, calls)
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("Validate %d: %v", i, err)
+		}
+	}
+	if c := calls[procConnectGetDomainCaps]; c != 1 {
+		t.Errorf("%d reads of the domain capabilities for %d validations, want 1", c, n)
+	}
+	t.Logf("in-use scans (ConnectListAllDomains): %d for %d validations; volume downloads: %d", calls[procConnectListAllDomains], n, calls[procStorageVolDownload])
+
+	// A later validation on the same Backend reads no capabilities at all, and plans the same.
+	before = p.Snapshot()
+	again, err := b.Validate(ctx, req(0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c := p.Since(before)[procConnectGetDomainCaps]; c != 0 {
+		t.Errorf("%d reads of the domain capabilities on the second run, want 0 (cached)", c)
+	}
+	for i := range plans {
+		if !reflect.DeepEqual(plans[i], again) {
+			t.Errorf("plan %d %+v, a lone validation %+v", i, plans[i], again)
+		}
 	}
 }
