@@ -219,3 +219,31 @@ func measureLatency(t *testing.T, uri string, l *golibvirt.Libvirt, d golibvirt.
 	}
 	t.Logf("event latency over %d state changes: from the call's start %s; from its return %s", len(fromStart), q(fromStart), q(fromReturn))
 }
+
+// A black-holed connection (no answer, no reset) closes the channel once the keepalive gives
+// up on it, without any read to notice it; with the network back, Changes subscribes again.
+func TestChangesClosedOnBlackhole(t *testing.T) {
+	td := newTestDriver(t)
+	p := tcpProxy(t, td.lv)
+	b := newBackend(t, "test+tcp://"+p.Addr()+"/default")
+	// The shared connection of New has the default keepalive; a new one gets this.
+	rlibvirt.SetKeepalive(b, 300*time.Millisecond, 2*time.Second)
+	rlibvirt.Abandon(b)
+	d := td.domain(t, "td-events-bh", false, false, "")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ch, err := b.Changes(ctx)
+	if err != nil {
+		t.Fatalf("Changes: %v", err)
+	}
+	p.Blackhole()
+	waitClosed(t, ch, 2*time.Second+eventWait)
+	p.Pass()
+	if ch, err = b.Changes(ctx); err != nil {
+		t.Fatalf("Changes with the network back: %v", err)
+	}
+	if err := td.l.DomainCreate(d); err != nil {
+		t.Fatal(err)
+	}
+	recvID(t, ch, domUUID(d))
+}
