@@ -12,6 +12,7 @@ import (
 
 	"github.com/rescue-labs/terraform-provider-rescue/internal/acctest/libvirtd"
 	rlibvirt "github.com/rescue-labs/terraform-provider-rescue/internal/libvirt"
+	"github.com/rescue-labs/terraform-provider-rescue/internal/rescue"
 )
 
 // eventWait bounds every wait for an event: generous, the machine is shared and noisy.
@@ -145,11 +146,12 @@ func TestChangesClosedOnRestart(t *testing.T) {
 }
 
 // TestChangesLatency measures (and reports, asserting nothing about time) how soon after a
-// state change the domain's id is on the channel, over 20 starts and stops made on another
-// connection: of the test driver, and with RESCUE_EVENT_LATENCY_QEMU=1 of a QEMU guest too (about
-// 2 s per start or stop under TCG). The change happens between the start and the return of
-// the call: the time from the call's start is an upper bound of the latency, and the time from
-// its return is negative when the event came before the answer.
+// state change the domain's id is on the channel, and a GetMany of it (as a shared poller reads
+// on an event) shows the new state, over 20 starts and stops made on another connection: of the
+// test driver, and with RESCUE_EVENT_LATENCY_QEMU=1 of a QEMU guest too (about 2 s per start or
+// stop under TCG). The change happens while the start or destroy call runs: times are from the
+// call's return, negative when the event came before the answer; the time from the call's
+// start bounds them from above.
 func TestChangesLatency(t *testing.T) {
 	t.Run("test", func(t *testing.T) {
 		td := newTestDriver(t)
@@ -167,8 +169,16 @@ func TestChangesLatency(t *testing.T) {
 	})
 }
 
+// sample is one event of measureLatency: when it came, and when a GetMany read after it
+// returned, with the state it read.
+type sample struct {
+	at, read time.Time
+	state    rescue.State
+}
+
 // measureLatency starts and stops d 20 times through l and reports the latencies of its events
-// on a Backend's Changes on uri.
+// on a Backend's Changes on uri, and of a GetMany after each event. Each GetMany must show the
+// new state.
 func measureLatency(t *testing.T, uri string, l *golibvirt.Libvirt, d golibvirt.Domain) {
 	b := newBackend(t, uri)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -177,47 +187,66 @@ func measureLatency(t *testing.T, uri string, l *golibvirt.Libvirt, d golibvirt.
 	if err != nil {
 		t.Fatalf("Changes: %v", err)
 	}
-	got := make(chan time.Time, 100)
+	id := domUUID(d)
+	got := make(chan sample, 100)
 	go func() {
-		for id := range ch {
-			if id == domUUID(d) {
-				got <- time.Now()
+		defer close(got)
+		for c := range ch {
+			if c != id {
+				continue
 			}
+			at := time.Now()
+			m, err := b.GetMany(ctx, []string{id})
+			s := sample{at: at, read: time.Now()}
+			if err == nil && m[id] != nil {
+				s.state = m[id].State
+			}
+			got <- s
 		}
-		close(got)
 	}()
-	var fromStart, fromReturn []time.Duration
+	var fromStart, event, read []time.Duration
 	for i := 0; i < 20; i++ {
 		time.Sleep(50 * time.Millisecond)
 		for len(got) > 0 { // late events of the previous change
 			<-got
 		}
-		start := time.Now()
+		want, start := rescue.StateActive, time.Now()
 		var err error
 		if i%2 == 0 {
 			err = l.DomainCreate(d)
 		} else {
-			err = l.DomainDestroy(d)
+			want, err = rescue.StateStopped, l.DomainDestroy(d)
 		}
 		done := time.Now()
 		if err != nil {
 			t.Fatalf("change %d: %v", i, err)
 		}
-		select {
-		case at, ok := <-got:
-			if !ok {
-				t.Fatal("the channel closed")
-			}
-			fromStart, fromReturn = append(fromStart, at.Sub(start)), append(fromReturn, at.Sub(done))
-		case <-time.After(eventWait):
-			t.Fatalf("change %d: no event within %s", i, eventWait)
+		s := nextSample(t, got, i)
+		if s.state != want {
+			t.Fatalf("change %d: GetMany after the event read %q, want %q", i, s.state, want)
 		}
+		fromStart = append(fromStart, s.at.Sub(start))
+		event, read = append(event, s.at.Sub(done)), append(read, s.read.Sub(done))
 	}
 	q := func(v []time.Duration) string {
 		slices.Sort(v)
 		return fmt.Sprintf("p50 %v, p95 %v, max %v", v[len(v)/2], v[len(v)*95/100], v[len(v)-1])
 	}
-	t.Logf("event latency over %d state changes: from the call's start %s; from its return %s", len(fromStart), q(fromStart), q(fromReturn))
+	t.Logf("%d state changes: id on the channel %s; GetMany done %s (from the call's return); id from the call's start %s", len(event), q(event), q(read), q(fromStart))
+}
+
+func nextSample(t *testing.T, got <-chan sample, i int) sample {
+	t.Helper()
+	select {
+	case s, ok := <-got:
+		if !ok {
+			t.Fatal("the channel closed")
+		}
+		return s
+	case <-time.After(eventWait):
+		t.Fatalf("change %d: no event within %s", i, eventWait)
+	}
+	return sample{}
 }
 
 // A black-holed connection (no answer, no reset) closes the channel once the keepalive gives
