@@ -121,7 +121,7 @@ func TestChangesLifecycleAndJournal(t *testing.T) {
 
 // The channel closes when libvirtd restarts (the connection is lost; the poller falls back to
 // its tick), and the next Changes subscribes on a new connection: a domain defined after the
-// restart is sent.
+// restart is sent, and GetMany reads it.
 func TestChangesClosedOnRestart(t *testing.T) {
 	lv := libvirtd.Shared(t)
 	b := newBackend(t, lv.QEMUURI)
@@ -141,6 +141,11 @@ func TestChangesClosedOnRestart(t *testing.T) {
 	const name = "q-events-restart"
 	lv.DefineGuest(t, name, libvirtd.GuestOptions{})
 	recvID(t, ch, name)
+	// GetMany reads on the connection that Changes opened again.
+	got, err := b.GetMany(ctx, []string{name})
+	if err != nil || got[name] == nil || got[name].State != rescue.StateStopped {
+		t.Errorf("GetMany after the restart: %v %v", got, err)
+	}
 	cancel()
 	waitClosed(t, ch, eventWait)
 }
