@@ -235,7 +235,8 @@ func (b *Backend) hostInfo(ctx context.Context, l *golibvirt.Libvirt, orig strin
 	if err != nil {
 		return m, domxml.HostInfo{}, err
 	}
-	return m, cloneHost(v.(domxml.HostInfo)), nil
+	h, _ := v.(domxml.HostInfo)
+	return m, cloneHost(h), nil
 }
 
 // readHostInfo is hostInfo without the cache.
