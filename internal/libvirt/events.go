@@ -12,8 +12,14 @@ import (
 
 var _ rescue.ChangeNotifier = (*Backend)(nil)
 
-// changesSetup bounds the connect and the registration of an event subscription.
-const changesSetup = 30 * time.Second
+// changesSetup bounds the connect and the registration of an event subscription; changesWait
+// is how long Changes waits for them before it returns the channel anyway (the subscription
+// goes on in the background, and the channel closes if it fails), so that a caller's loop is
+// never held long by a daemon that does not answer.
+const (
+	changesSetup = 30 * time.Second
+	changesWait  = 2 * time.Second
+)
 
 // Changes implements rescue.ChangeNotifier with libvirt's domain events on the shared
 // connection: lifecycle events (defined, started, suspended, stopped, crashed, undefined...)
@@ -26,23 +32,51 @@ const changesSetup = 30 * time.Second
 // The channel is closed when ctx ends or the shared connection is lost (libvirtd restarted,
 // the keepalive found the daemon dead, a read's timeout closed the connection): the events of
 // the meantime are lost, so the caller reads everything again (its tick) and calls Changes
-// again, which subscribes on the next connection.
-func (b *Backend) Changes(ctx context.Context) (_ <-chan string, err error) {
+// again, which subscribes on the next connection. A subscription that fails within
+// changesWait is an error; one still under way then returns the channel, which closes if the
+// subscription fails later.
+func (b *Backend) Changes(ctx context.Context) (<-chan string, error) {
+	if b.isClosed() {
+		return nil, fmt.Errorf("subscribe to the domain events of %s: %w", b.target.Display, errClosed)
+	}
+	out := make(chan string)
+	ready := make(chan error, 1)
+	go b.watchEvents(ctx, out, ready)
+	t := time.NewTimer(changesWait)
+	defer t.Stop()
+	select {
+	case err := <-ready:
+		if err != nil {
+			return nil, err
+		}
+	case <-t.C:
+	}
+	return out, nil
+}
+
+// watchEvents subscribes on the shared connection, says on ready whether that worked, and then
+// relays the events to out until ctx ends or the connection is lost; it closes out.
+func (b *Backend) watchEvents(ctx context.Context, out chan<- string, ready chan<- error) {
 	setup, cancel := context.WithTimeout(ctx, changesSetup)
 	defer cancel()
 	l, done, err := b.client(setup)
 	if err != nil {
-		return nil, err
+		ready <- err
+		close(out)
+		return
 	}
 	sub, stop := context.WithCancel(ctx)
 	lc, md, err := subscribe(sub, l)
-	if err = done(err); err != nil {
+	err = done(err)
+	cancel()
+	if err != nil {
 		stop()
-		return nil, fmt.Errorf("subscribe to the domain events of %s: %w", b.target.Display, err)
+		ready <- fmt.Errorf("subscribe to the domain events of %s: %w", b.target.Display, err)
+		close(out)
+		return
 	}
-	out := make(chan string)
-	go relay(sub, stop, lc, md, out)
-	return out, nil
+	ready <- nil
+	relay(sub, stop, lc, md, out)
 }
 
 // subscribe registers for lifecycle and metadata change events. A daemon without metadata

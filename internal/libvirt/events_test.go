@@ -255,7 +255,9 @@ func nextSample(t *testing.T, got <-chan sample, i int) sample {
 }
 
 // A black-holed connection (no answer, no reset) closes the channel once the keepalive gives
-// up on it, without any read to notice it; with the network back, Changes subscribes again.
+// up on it, without any read to notice it. Changes called while the network is still
+// black-holed returns a channel within its wait (not at the end of its 30 s setup), and once
+// the network is back the subscription completes and the channel carries events.
 func TestChangesClosedOnBlackhole(t *testing.T) {
 	td := newTestDriver(t)
 	p := tcpProxy(t, td.lv)
@@ -272,12 +274,48 @@ func TestChangesClosedOnBlackhole(t *testing.T) {
 	}
 	p.Blackhole()
 	waitClosed(t, ch, 2*time.Second+eventWait)
+	within(t, "Changes on a black-holed network", 2*time.Second+3*time.Second, func() {
+		ch, err = b.Changes(ctx)
+	})
+	if err != nil {
+		t.Fatalf("Changes on a black-holed network: %v, want a channel (still subscribing)", err)
+	}
 	p.Pass()
-	if ch, err = b.Changes(ctx); err != nil {
-		t.Fatalf("Changes with the network back: %v", err)
+	// The subscription completes some time after the network is back: change the domain until
+	// an event comes.
+	deadline := time.Now().Add(eventWait)
+	for on := true; ; on = !on {
+		if on {
+			err = td.l.DomainCreate(d)
+		} else {
+			err = td.l.DomainDestroy(d)
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		if gotID(ch, domUUID(d), 300*time.Millisecond) {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("no event within %s after the network came back", eventWait)
+		}
 	}
-	if err := td.l.DomainCreate(d); err != nil {
-		t.Fatal(err)
+}
+
+// gotID reports whether want arrives on ch within d.
+func gotID(ch <-chan string, want string, d time.Duration) bool {
+	timeout := time.After(d)
+	for {
+		select {
+		case id, ok := <-ch:
+			if !ok {
+				return false
+			}
+			if id == want {
+				return true
+			}
+		case <-timeout:
+			return false
+		}
 	}
-	recvID(t, ch, domUUID(d))
 }
