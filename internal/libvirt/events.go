@@ -80,7 +80,8 @@ func (b *Backend) watchEvents(ctx context.Context, out chan<- string, ready chan
 }
 
 // subscribe registers for lifecycle and metadata change events. A daemon without metadata
-// change events (libvirt < 3.0) gives lifecycle events only (md nil).
+// change events (libvirt < 3.0) gives lifecycle events only (md nil). On an error the caller
+// cancels ctx, which ends what was registered.
 func subscribe(ctx context.Context, l *golibvirt.Libvirt) (<-chan golibvirt.DomainEventLifecycleMsg, <-chan any, error) {
 	lc, err := l.LifecycleEvents(ctx)
 	if err != nil {
@@ -91,6 +92,10 @@ func subscribe(ctx context.Context, l *golibvirt.Libvirt) (<-chan golibvirt.Doma
 		if _, ok := lverr(err); ok {
 			return lc, nil, nil
 		}
+		go func() { // until the caller's cancel ends the lifecycle stream
+			for range lc {
+			}
+		}()
 		return nil, nil, err
 	}
 	return lc, md, nil
