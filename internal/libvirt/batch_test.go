@@ -31,7 +31,9 @@ func TestGetManyOneList(t *testing.T) {
 	td.domain(t, "td-batch-2", true, false, "")
 	off := td.domain(t, "td-batch-3", false, false, "")
 	resc := td.domain(t, "td-batch-4", true, false, "")
-	eng := rescue.NewEngine(b)
+	// The per-instance poller: no shared poller's reads or event subscriptions of its own
+	// among the counted calls.
+	eng := &rescue.Engine{Backend: b, Poller: rescue.NewPoller(rescue.DefaultBackoff)}
 	if _, _, err := eng.Rescue(ctx, rescue.Request{InstanceID: resc.Name, ImageID: img}); err != nil {
 		t.Fatalf("Rescue: %v", err)
 	}
