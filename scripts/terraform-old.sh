@@ -17,5 +17,5 @@ if [ ! -x "$dir/terraform" ]; then
   (cd "$tmp" && GOBIN=$tmp GOFLAGS='' go install "github.com/hashicorp/terraform@v$version")
   mv -f "$tmp/terraform" "$dir/terraform"
 fi
-"$dir/terraform" version >/dev/null
+CHECKPOINT_DISABLE=1 TF_CLI_CONFIG_FILE=/dev/null "$dir/terraform" version >/dev/null
 echo "$dir/terraform"
