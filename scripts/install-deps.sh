@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the tests and demos need on a fresh Debian 12 machine, only what is missing:
-# Debian packages for real Nova/Keystone and a private libvirtd with QEMU, and Terraform.
+# Debian packages for real Nova/Keystone and a private libvirtd with QEMU, Terraform, and the
+# Terraform 1.5.7 of the smoke suite (scripts/terraform-old.sh).
 set -euo pipefail
 
 pkgs=(
@@ -29,4 +30,6 @@ if ! command -v terraform >/dev/null 2>&1 && [ ! -x "$HOME/go/bin/terraform" ]; 
   echo "install-deps: terraform not found; building it with go install (about 2 minutes)"
   go install github.com/hashicorp/terraform@v1.5.7
 fi
+# The smoke suite's oldest supported CLI (Terraform 1.5.7), built once into a cache directory.
+"$(dirname "$0")/terraform-old.sh" >/dev/null
 echo "install-deps: ok"

@@ -8,7 +8,6 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework-timeouts/datasource/timeouts"
 	"github.com/hashicorp/terraform-plugin-framework/datasource"
 	"github.com/hashicorp/terraform-plugin-framework/datasource/schema"
-	"github.com/hashicorp/terraform-plugin-framework/path"
 	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
 	"github.com/hashicorp/terraform-plugin-framework/types"
 
@@ -30,14 +29,10 @@ type instancesDataSource struct {
 func NewInstancesDataSource() datasource.DataSource { return &instancesDataSource{} }
 
 type instancesModel struct {
-	NameRegex   types.String   `tfsdk:"name_regex"`
-	Status      []types.String `tfsdk:"status"`
-	InRescue    types.Bool     `tfsdk:"in_rescue"`
-	Metadata    types.Map      `tfsdk:"metadata"`
-	Tags        []types.String `tfsdk:"tags"`
-	AllProjects types.Bool     `tfsdk:"all_projects"`
-	Instances   []listedModel  `tfsdk:"instances"`
-	Timeouts    timeouts.Value `tfsdk:"timeouts"`
+	filterModel
+	InRescue  types.Bool     `tfsdk:"in_rescue"`
+	Instances []listedModel  `tfsdk:"instances"`
+	Timeouts  timeouts.Value `tfsdk:"timeouts"`
 }
 
 type listedModel struct {
@@ -68,15 +63,13 @@ func (d *instancesDataSource) Schema(ctx context.Context, _ datasource.SchemaReq
 		Attributes: map[string]schema.Attribute{
 			"name_regex": schema.StringAttribute{
 				Optional:    true,
-				Description: "Keep instances whose name matches this regular expression (RE2 syntax, unanchored).",
+				Description: descNameRegex,
 				Validators:  []validator.String{regexValidator{}},
 			},
 			"status": schema.ListAttribute{
 				Optional:    true,
 				ElementType: types.StringType,
-				Description: "Keep instances in one of these backend statuses, compared without regard to case: " +
-					"Nova's (`ACTIVE`, `SHUTOFF`, `ERROR`, `RESCUE`, ...) or libvirt's domain states (`running`, " +
-					"`shut off`, `paused`, ...).",
+				Description: descStatus,
 			},
 			"in_rescue": schema.BoolAttribute{
 				Optional:    true,
@@ -85,16 +78,16 @@ func (d *instancesDataSource) Schema(ctx context.Context, _ datasource.SchemaReq
 			"metadata": schema.MapAttribute{
 				Optional:    true,
 				ElementType: types.StringType,
-				Description: "Nova only: keep servers whose metadata has every one of these keys with this value.",
+				Description: descMetadata,
 			},
 			"tags": schema.ListAttribute{
 				Optional:    true,
 				ElementType: types.StringType,
-				Description: "Nova only: keep servers that have every one of these tags.",
+				Description: descTags,
 			},
 			"all_projects": schema.BoolAttribute{
 				Optional:    true,
-				Description: "Nova only: list the servers of every project (administrators).",
+				Description: descAllProjects,
 			},
 			"instances": schema.ListNestedAttribute{
 				Computed:    true,
@@ -136,8 +129,12 @@ func (d *instancesDataSource) Read(ctx context.Context, req datasource.ReadReque
 	}
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	f, ok := m.filter(d.client, resp)
-	if !ok {
+	f := m.filter(d.client, &resp.Diagnostics)
+	if !m.InRescue.IsNull() {
+		v := m.InRescue.ValueBool()
+		f.InRescue = &v
+	}
+	if resp.Diagnostics.HasError() {
 		return
 	}
 	if d.client == nil {
@@ -164,42 +161,6 @@ func (d *instancesDataSource) Read(ctx context.Context, req datasource.ReadReque
 		m.Instances = append(m.Instances, listedOf(l))
 	}
 	resp.Diagnostics.Append(resp.State.Set(ctx, &m)...)
-}
-
-// filter turns the configuration into an engine filter; Nova-only filters on libvirt are errors.
-func (m *instancesModel) filter(c *client, resp *datasource.ReadResponse) (rescue.Filter, bool) {
-	var f rescue.Filter
-	if v := m.NameRegex.ValueString(); v != "" {
-		f.NameRegex = regexp.MustCompile(v) // validated at plan
-	}
-	for _, s := range m.Status {
-		f.Statuses = append(f.Statuses, s.ValueString())
-	}
-	if !m.InRescue.IsNull() {
-		v := m.InRescue.ValueBool()
-		f.InRescue = &v
-	}
-	if !m.Metadata.IsNull() {
-		f.Metadata = map[string]string{}
-		for k, v := range m.Metadata.Elements() {
-			if s, ok := v.(types.String); ok {
-				f.Metadata[k] = s.ValueString()
-			}
-		}
-	}
-	for _, t := range m.Tags {
-		f.Tags = append(f.Tags, t.ValueString())
-	}
-	f.AllProjects = m.AllProjects.ValueBool()
-	if c != nil && c.kind == kindLibvirt {
-		for attr, set := range map[string]bool{"metadata": f.Metadata != nil, "tags": f.Tags != nil, "all_projects": f.AllProjects} {
-			if set {
-				resp.Diagnostics.AddAttributeError(path.Root(attr), "Not a libvirt filter",
-					attr+" filters Nova servers; libvirt domains have no such thing. Remove it, or filter by name_regex, status or in_rescue.")
-			}
-		}
-	}
-	return f, !resp.Diagnostics.HasError()
 }
 
 func listedOf(l rescue.Listed) listedModel {

@@ -10,6 +10,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
 	"github.com/hashicorp/terraform-plugin-framework/datasource"
 	"github.com/hashicorp/terraform-plugin-framework/diag"
+	"github.com/hashicorp/terraform-plugin-framework/list"
 	"github.com/hashicorp/terraform-plugin-framework/path"
 	"github.com/hashicorp/terraform-plugin-framework/provider"
 	"github.com/hashicorp/terraform-plugin-framework/provider/schema"
@@ -23,6 +24,7 @@ import (
 
 var _ provider.Provider = (*rescueProvider)(nil)
 var _ provider.ProviderWithValidateConfig = (*rescueProvider)(nil)
+var _ provider.ProviderWithListResources = (*rescueProvider)(nil)
 
 // rescueProvider is the "rescue" provider.
 type rescueProvider struct {
@@ -192,7 +194,7 @@ func (p *rescueProvider) Configure(ctx context.Context, req provider.ConfigureRe
 	}
 	if p.backend != nil {
 		c := &client{kind: "injected", open: p.backend}
-		resp.ResourceData, resp.DataSourceData = c, c
+		resp.ResourceData, resp.DataSourceData, resp.ListResourceData = c, c, c
 		return
 	}
 	data, diags := sharedClient(configKey(req.Config.Raw.String(), os.Environ()), func() (*client, diag.Diagnostics) {
@@ -203,11 +205,16 @@ func (p *rescueProvider) Configure(ctx context.Context, req provider.ConfigureRe
 		return
 	}
 	tflog.Debug(ctx, "rescue provider configured", map[string]any{"backend": data.kind})
-	resp.ResourceData, resp.DataSourceData = data, data
+	resp.ResourceData, resp.DataSourceData, resp.ListResourceData = data, data, data
 }
 
 func (p *rescueProvider) Resources(context.Context) []func() resource.Resource {
 	return []func() resource.Resource{NewInstanceResource}
+}
+
+// ListResources are what `terraform query` lists (Terraform 1.14 and later).
+func (p *rescueProvider) ListResources(context.Context) []func() list.ListResource {
+	return []func() list.ListResource{NewInstanceListResource}
 }
 
 func (p *rescueProvider) DataSources(context.Context) []func() datasource.DataSource {

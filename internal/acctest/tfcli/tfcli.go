@@ -128,6 +128,10 @@ func NewWorkspace(t testing.TB, env ...string) *Workspace {
 	return w
 }
 
+// UseCLI makes the workspace run another Terraform (or OpenTofu) CLI than TerraformPath's
+// (the smoke suite of older versions).
+func (w *Workspace) UseCLI(path string) { w.terraform = path }
+
 // Header is the terraform block that names the provider; configurations start with it.
 const Header = "terraform {\n  required_providers {\n    rescue = { source = \"" + ProviderSource + "\" }\n  }\n}\n"
 
