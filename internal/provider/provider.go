@@ -8,6 +8,7 @@ import (
 
 	"github.com/hashicorp/terraform-plugin-framework-validators/int64validator"
 	"github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
+	"github.com/hashicorp/terraform-plugin-framework/action"
 	"github.com/hashicorp/terraform-plugin-framework/datasource"
 	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-framework/path"
@@ -23,6 +24,7 @@ import (
 
 var _ provider.Provider = (*rescueProvider)(nil)
 var _ provider.ProviderWithValidateConfig = (*rescueProvider)(nil)
+var _ provider.ProviderWithActions = (*rescueProvider)(nil)
 
 // rescueProvider is the "rescue" provider.
 type rescueProvider struct {
@@ -189,6 +191,7 @@ func (p *rescueProvider) Configure(ctx context.Context, req provider.ConfigureRe
 	if p.backend != nil {
 		c := &client{kind: "injected", open: p.backend}
 		resp.ResourceData, resp.DataSourceData = c, c
+		resp.ActionData = c
 		return
 	}
 	data, diags := sharedClient(configKey(req.Config.Raw.String(), os.Environ()), func() (*client, diag.Diagnostics) {
@@ -200,10 +203,16 @@ func (p *rescueProvider) Configure(ctx context.Context, req provider.ConfigureRe
 	}
 	tflog.Debug(ctx, "rescue provider configured", map[string]any{"backend": data.kind})
 	resp.ResourceData, resp.DataSourceData = data, data
+	resp.ActionData = data
 }
 
 func (p *rescueProvider) Resources(context.Context) []func() resource.Resource {
 	return []func() resource.Resource{NewInstanceResource}
+}
+
+// Actions are the break-glass actions (Terraform 1.14 and later).
+func (p *rescueProvider) Actions(context.Context) []func() action.Action {
+	return []func() action.Action{NewRescueAction, NewUnrescueAction}
 }
 
 func (p *rescueProvider) DataSources(context.Context) []func() datasource.DataSource {

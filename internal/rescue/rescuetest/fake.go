@@ -302,3 +302,7 @@ func (f *Fake) List(_ context.Context, flt rescue.Filter) ([]rescue.Listed, erro
 
 // Scope implements rescue.Scoper.
 func (f *Fake) Scope() string { return "fake:test" }
+
+// MakesPassword implements rescue.PasswordMaker: like Nova, a rescue without a password gets a
+// generated one.
+func (f *Fake) MakesPassword() bool { return true }
