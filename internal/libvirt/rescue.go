@@ -348,6 +348,7 @@ func (b *Backend) rescueSteps(ctx context.Context, o *operation, req rescue.Requ
 	if err := b.step("rescue", stepDefine); err != nil {
 		return fail(err)
 	}
+	rescue.Progress(ctx, fmt.Sprintf("rescue definition in place; shutting down %s (ACPI, forced off after %s)", d.Name, timeout))
 
 	shutdownBegan = time.Now()
 	if _, err := b.powerOff(ctx, l, d, timeout); err != nil {
@@ -356,12 +357,14 @@ func (b *Backend) rescueSteps(ctx context.Context, o *operation, req rescue.Requ
 	if err := b.step("rescue", stepShutdown); err != nil {
 		return fail(err)
 	}
+	rescue.Progress(ctx, "shut off; starting the rescue definition")
 	if err := b.startRescue(ctx, l, d, bootTarget{InstanceID: req.InstanceID, Path: j.Overlay.Path, Device: p.Device, Bus: p.Bus, Image: p.Image.Spec, Watch: watch}); err != nil {
 		return fail(err)
 	}
 	if err := b.step("rescue", stepStart); err != nil {
 		return rescue.Result{}, err
 	}
+	rescue.Progress(ctx, startedText(watch))
 	// Rescued: the lease is released in the same write (handed to Terraform).
 	j.State = stateRescued
 	if err := o.finish(req.InstanceID, j); err != nil {

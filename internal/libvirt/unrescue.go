@@ -104,6 +104,7 @@ func (b *Backend) unrescue(ctx context.Context, o *operation, j *journal, restar
 		}
 		ranRescue := liveRescue || j.State == stateRescued
 		if liveRescue {
+			rescue.Progress(ctx, "shutting down the rescue guest of "+d.Name)
 			if _, err := b.powerOff(ctx, l, d, j.shutdownTimeout()); err != nil {
 				return err
 			}
@@ -142,10 +143,12 @@ func (b *Backend) unrescue(ctx context.Context, o *operation, j *journal, restar
 	if err := b.step("unrescue", stepUnDefine); err != nil {
 		return err
 	}
+	rescue.Progress(ctx, "original definition restored")
 	if restart && !running && (j.RanRescue || j.WasRunning) {
 		if err := startDomain(ctx, l, d); err != nil && !isCode(err, golibvirt.ErrOperationInvalid) {
 			return fmt.Errorf("start domain %s on its original definition: %w", d.Name, err)
 		}
+		rescue.Progress(ctx, "started from its own disks")
 		running = true
 	}
 	if err := b.step("unrescue", stepUnStart); err != nil {
