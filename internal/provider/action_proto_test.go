@@ -10,9 +10,6 @@ import (
 
 	"github.com/hashicorp/terraform-plugin-go/tfprotov6"
 	"github.com/hashicorp/terraform-plugin-go/tftypes"
-
-	"github.com/rescue-labs/terraform-provider-rescue/internal/rescue"
-	"github.com/rescue-labs/terraform-provider-rescue/internal/rescue/rescuetest"
 )
 
 // actionCall is one action type of a provider server, with its configuration type.
@@ -20,6 +17,15 @@ type actionCall struct {
 	srv  tfprotov6.ProviderServerWithActions
 	name string
 	typ  tftypes.Type
+	// ctx is what the calls get (background when nil), e.g. one with TRACE loggers.
+	ctx context.Context
+}
+
+func (a actionCall) context() context.Context {
+	if a.ctx != nil {
+		return a.ctx
+	}
+	return context.Background()
 }
 
 func actionOf(t *testing.T, srv tfprotov6.ProviderServer, schemas *tfprotov6.GetProviderSchemaResponse, name string) actionCall {
@@ -43,7 +49,8 @@ func keys[V any](m map[string]V) []string {
 	return out
 }
 
-// strs are string attributes of an action configuration; a nil map value is unknown.
+// config encodes an action configuration: attrs are Go values of its attributes (nil: unknown),
+// the others null.
 func (a actionCall) config(t *testing.T, attrs map[string]any) *tfprotov6.DynamicValue {
 	t.Helper()
 	obj := a.typ.(tftypes.Object)
@@ -91,7 +98,7 @@ func hasError(ds []*tfprotov6.Diagnostic) bool {
 
 func (a actionCall) validate(t *testing.T, attrs map[string]any) []*tfprotov6.Diagnostic {
 	t.Helper()
-	r, err := a.srv.ValidateActionConfig(context.Background(), &tfprotov6.ValidateActionConfigRequest{ActionType: a.name, Config: a.config(t, attrs)})
+	r, err := a.srv.ValidateActionConfig(a.context(), &tfprotov6.ValidateActionConfigRequest{ActionType: a.name, Config: a.config(t, attrs)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -100,7 +107,7 @@ func (a actionCall) validate(t *testing.T, attrs map[string]any) []*tfprotov6.Di
 
 func (a actionCall) plan(t *testing.T, attrs map[string]any) []*tfprotov6.Diagnostic {
 	t.Helper()
-	r, err := a.srv.PlanAction(context.Background(), &tfprotov6.PlanActionRequest{ActionType: a.name, Config: a.config(t, attrs)})
+	r, err := a.srv.PlanAction(a.context(), &tfprotov6.PlanActionRequest{ActionType: a.name, Config: a.config(t, attrs)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -111,7 +118,7 @@ func (a actionCall) plan(t *testing.T, attrs map[string]any) []*tfprotov6.Diagno
 // its completion event.
 func (a actionCall) invoke(t *testing.T, attrs map[string]any) ([]string, []*tfprotov6.Diagnostic) {
 	t.Helper()
-	r, err := a.srv.InvokeAction(context.Background(), &tfprotov6.InvokeActionRequest{ActionType: a.name, Config: a.config(t, attrs)})
+	r, err := a.srv.InvokeAction(a.context(), &tfprotov6.InvokeActionRequest{ActionType: a.name, Config: a.config(t, attrs)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -148,28 +155,4 @@ func inOrder(t *testing.T, msgs []string, want ...string) {
 	if i < len(want) {
 		t.Fatalf("progress events lack %q (in this order: %q); got:\n%s", want[i], want, strings.Join(msgs, "\n"))
 	}
-}
-
-func TestProto_actionsFake(t *testing.T) {
-	f := rescuetest.New("web")
-	srv, schemas := protoServer(t, f)
-	rs := actionOf(t, srv, schemas, "rescue_rescue")
-	un := actionOf(t, srv, schemas, "rescue_unrescue")
-	cfg := map[string]any{"instance_id": "web", "admin_pass_wo": "s3cret-wo-pass"}
-	if d := rs.validate(t, cfg); hasError(d) {
-		t.Fatalf("ValidateActionConfig: %s", diagText(d))
-	}
-	if d := rs.plan(t, cfg); hasError(d) {
-		t.Fatalf("PlanAction: %s", diagText(d))
-	}
-	msgs, d := rs.invoke(t, cfg)
-	if hasError(d) {
-		t.Fatalf("InvokeAction: %s", diagText(d))
-	}
-	t.Logf("%q", msgs)
-	if f.State("web") != rescue.StateRescued || f.LastRescue().AdminPass != "s3cret-wo-pass" {
-		t.Fatalf("state %s pass %q", f.State("web"), f.LastRescue().AdminPass)
-	}
-	msgs, d = un.invoke(t, map[string]any{"instance_id": "web"})
-	t.Logf("%q %s", msgs, diagText(d))
 }

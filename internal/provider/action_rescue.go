@@ -2,7 +2,6 @@ package provider
 
 import (
 	"context"
-	"strings"
 
 	"github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
 	"github.com/hashicorp/terraform-plugin-framework/action"
@@ -222,8 +221,11 @@ func (a *rescueAction) Invoke(ctx context.Context, req action.InvokeRequest, res
 }
 
 func modeText(p rescue.Plan) string {
-	if p.Mode == rescue.ModeStable || p.Device != "" || p.Bus != "" {
-		return "stable-device mode: " + strings.Trim(p.Device+" on "+p.Bus, " on")
+	switch {
+	case p.Device != "" && p.Bus != "":
+		return "stable-device mode: " + p.Device + " on " + p.Bus
+	case p.Mode == rescue.ModeStable || p.Device != "" || p.Bus != "":
+		return "stable-device mode: " + p.Device + p.Bus
 	}
 	return "legacy mode"
 }
