@@ -7,6 +7,8 @@ package provider_test
 
 import (
 	"context"
+	"errors"
+	"os"
 	"strings"
 	"testing"
 
@@ -17,6 +19,7 @@ import (
 
 	"github.com/rescue-labs/terraform-provider-rescue/internal/acctest"
 	"github.com/rescue-labs/terraform-provider-rescue/internal/acctest/libvirtd"
+	"github.com/rescue-labs/terraform-provider-rescue/internal/nova/oprecord"
 	"github.com/rescue-labs/terraform-provider-rescue/internal/provider"
 )
 
@@ -69,7 +72,8 @@ func runAction(t *testing.T, a actionCall, cfg map[string]any) []string {
 }
 
 // On Nova: plan without a password fails on admin_pass_wo; rescue with one puts the server in
-// RESCUE with that password (what the compute host got), unrescue brings it back to ACTIVE; the
+// RESCUE with that password (what the compute host got), a second rescue is refused (the first
+// is handed over, not taken for a lost one), unrescue brings it back to ACTIVE; the
 // TRACE log of the provider and the framework never holds the password.
 func TestProtoNova_actions(t *testing.T) {
 	n := acctest.StartNovaT(t)
@@ -95,6 +99,16 @@ func TestProtoNova_actions(t *testing.T) {
 	}
 	if got := n.RescuePasswords(t, id); len(got) != 1 || got[0] != pass {
 		t.Fatalf("the compute host got the passwords %q", got)
+	}
+	// The action's rescue is handed over, not taken for one a dead run lost (which a later run
+	// would replace): its operation record is gone, and a second rescue is refused unchanged.
+	if _, err := os.Stat(oprecord.Open(os.Getenv(oprecord.EnvDir)).Path(id)); !errors.Is(err, os.ErrNotExist) {
+		t.Fatalf("the rescue's operation record is kept (%v): a later run would take the rescue for a lost one", err)
+	}
+	_, d := rs.invoke(t, map[string]any{"instance_id": id, "admin_pass_wo": pass})
+	errorOn(t, d, "Instance already in rescue", "instance_id")
+	if r := n.CountAction(t, id, "rescue"); r != 1 {
+		t.Fatalf("Nova recorded %d rescues: %v", r, n.InstanceActions(t, id))
 	}
 	msgs = runAction(t, un, map[string]any{"instance_id": id})
 	inOrder(t, msgs, "unrescuing "+id, "waiting for the unrescue of "+id, "unrescued: "+id+" is ACTIVE")
@@ -126,6 +140,8 @@ func TestProtoLibvirt_actions(t *testing.T) {
 	if err := checkRescued(s, name, orig, rescueExpect{rootTarget: "vda"}); err != nil {
 		t.Fatal(err)
 	}
+	_, d := rs.invoke(t, map[string]any{"instance_id": name})
+	errorOn(t, d, "Instance already in rescue", "instance_id")
 	msgs = runAction(t, un, map[string]any{"instance_id": name})
 	inOrder(t, msgs, "unrescuing "+name, "shutting down the rescue guest of "+name, "original definition restored",
 		"started from its own disks", "unrescued: "+name)
