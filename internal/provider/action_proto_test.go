@@ -14,7 +14,7 @@ import (
 
 // actionCall is one action type of a provider server, with its configuration type.
 type actionCall struct {
-	srv  tfprotov6.ProviderServerWithActions
+	srv  tfprotov6.ActionServer
 	name string
 	typ  tftypes.Type
 	// ctx is what the calls get (background when nil), e.g. one with TRACE loggers.
@@ -34,7 +34,7 @@ func actionOf(t *testing.T, srv tfprotov6.ProviderServer, schemas *tfprotov6.Get
 	if !ok {
 		t.Fatalf("GetProviderSchema has no action %s (has %v)", name, keys(schemas.ActionSchemas))
 	}
-	as, ok := srv.(tfprotov6.ProviderServerWithActions)
+	as, ok := srv.(tfprotov6.ActionServer)
 	if !ok {
 		t.Fatal("the provider server serves no actions")
 	}

@@ -13,9 +13,10 @@ import (
 
 // frameworkServer is everything the framework's protocol 6 server serves.
 type frameworkServer interface {
-	tfprotov6.ProviderServerWithActions
-	tfprotov6.ProviderServerWithListResource
-	tfprotov6.ProviderServerWithStateStores
+	tfprotov6.ProviderServer
+	tfprotov6.ActionServer
+	tfprotov6.ListResourceServer
+	tfprotov6.StateStoreServer
 }
 
 // NewServer returns a constructor of the protocol 6 server of the provider that p makes (what
@@ -103,7 +104,10 @@ func nullAttributes(dv *tfprotov6.DynamicValue, wo writeOnlyAttrs) (*tfprotov6.D
 	if err := v.As(&attrs); err != nil {
 		return nil, fmt.Errorf("decode the action configuration: %w", err)
 	}
-	obj := typ.(tftypes.Object)
+	obj, ok := typ.(tftypes.Object)
+	if !ok {
+		return nil, fmt.Errorf("the action configuration type %s is not an object", typ)
+	}
 	for _, n := range wo.names {
 		if at, ok := obj.AttributeTypes[n]; ok {
 			attrs[n] = tftypes.NewValue(at, nil)
