@@ -77,39 +77,30 @@ func stateName(s golibvirt.DomainState) string {
 func isActive(s golibvirt.DomainState) bool { return s != golibvirt.DomainShutoff }
 
 // powerOff stops a domain: ACPI power button (pressed again every acpiResend), then a forced
-// destroy once timeout has passed. It returns whether the guest went down by itself.
-func (b *Backend) powerOff(ctx context.Context, l *golibvirt.Libvirt, d golibvirt.Domain, timeout time.Duration) (bool, error) {
+// destroy once timeout has passed.
+func (b *Backend) powerOff(ctx context.Context, l *golibvirt.Libvirt, d golibvirt.Domain, timeout time.Duration) error {
 	if timeout <= 0 {
 		timeout = DefaultShutdownTimeout
 	}
+	off, err := b.acpiShutdown(ctx, l, d, timeout)
+	if err != nil || off {
+		return err
+	}
+	return forceOff(ctx, l, d, timeout)
+}
+
+// acpiShutdown presses the power button of d (again every acpiResend; not while it is paused)
+// until it is shut off or timeout has passed; off says it went down.
+func (b *Backend) acpiShutdown(ctx context.Context, l *golibvirt.Libvirt, d golibvirt.Domain, timeout time.Duration) (off bool, err error) {
 	st, err := domState(l, d)
-	if err != nil {
-		return false, err
+	if err != nil || st == golibvirt.DomainShutoff {
+		return err == nil, err
 	}
-	if st == golibvirt.DomainShutoff {
-		return true, nil
-	}
-	start := time.Now()
-	deadline := start.Add(timeout)
+	deadline := time.Now().Add(timeout)
 	lastPress := time.Time{}
 	press := func() error {
 		lastPress = time.Now()
-		err := l.DomainShutdownFlags(d, golibvirt.DomainShutdownAcpiPowerBtn)
-		if err != nil && isCode(err, golibvirt.ErrInvalidArg, golibvirt.ErrNoSupport, golibvirt.ErrArgumentUnsupported) {
-			// The test driver rejects the ACPI flag ("unsupported flags (0x1)"): let the
-			// hypervisor pick its default method.
-			err = l.DomainShutdownFlags(d, golibvirt.DomainShutdownDefault)
-		}
-		if err != nil && isCode(err, golibvirt.ErrOperationInvalid) {
-			return nil // not running (any more)
-		}
-		if err != nil {
-			return fmt.Errorf("shut down domain %s: %w", d.Name, err)
-		}
-		if b.afterPress != nil {
-			b.afterPress()
-		}
-		return nil
+		return b.pressPowerButton(l, d)
 	}
 	if st != golibvirt.DomainPaused {
 		if err := press(); err != nil {
@@ -118,11 +109,8 @@ func (b *Backend) powerOff(ctx context.Context, l *golibvirt.Libvirt, d golibvir
 	}
 	for time.Now().Before(deadline) {
 		st, err := domState(l, d)
-		if err != nil {
-			return false, err
-		}
-		if st == golibvirt.DomainShutoff {
-			return true, nil
+		if err != nil || st == golibvirt.DomainShutoff {
+			return err == nil, err
 		}
 		if st != golibvirt.DomainPaused && time.Since(lastPress) >= b.acpiResend {
 			if err := press(); err != nil {
@@ -133,22 +121,48 @@ func (b *Backend) powerOff(ctx context.Context, l *golibvirt.Libvirt, d golibvir
 			return false, fmt.Errorf("waiting for domain %s to shut down: %w", d.Name, err)
 		}
 	}
+	return false, nil
+}
+
+// pressPowerButton asks d to shut down (ACPI power button; the hypervisor's default method where
+// the flag is rejected). A domain that no longer runs is no error.
+func (b *Backend) pressPowerButton(l *golibvirt.Libvirt, d golibvirt.Domain) error {
+	err := l.DomainShutdownFlags(d, golibvirt.DomainShutdownAcpiPowerBtn)
+	if err != nil && isCode(err, golibvirt.ErrInvalidArg, golibvirt.ErrNoSupport, golibvirt.ErrArgumentUnsupported) {
+		// The test driver rejects the ACPI flag ("unsupported flags (0x1)"): let the
+		// hypervisor pick its default method.
+		err = l.DomainShutdownFlags(d, golibvirt.DomainShutdownDefault)
+	}
+	if err != nil && isCode(err, golibvirt.ErrOperationInvalid) {
+		return nil // not running (any more)
+	}
+	if err != nil {
+		return fmt.Errorf("shut down domain %s: %w", d.Name, err)
+	}
+	if b.afterPress != nil {
+		b.afterPress()
+	}
+	return nil
+}
+
+// forceOff destroys d (after timeout passed without a shutdown) and waits until it is shut off.
+func forceOff(ctx context.Context, l *golibvirt.Libvirt, d golibvirt.Domain, timeout time.Duration) error {
 	if err := l.DomainDestroyFlags(d, golibvirt.DomainDestroyDefault); err != nil && !isCode(err, golibvirt.ErrOperationInvalid) {
-		return false, fmt.Errorf("force off domain %s after %s: %w", d.Name, timeout, err)
+		return fmt.Errorf("force off domain %s after %s: %w", d.Name, timeout, err)
 	}
 	for i := 0; ; i++ {
 		st, err := domState(l, d)
 		if err != nil {
-			return false, err
+			return err
 		}
 		if st == golibvirt.DomainShutoff {
-			return false, nil
+			return nil
 		}
 		if i >= 100 {
-			return false, fmt.Errorf("domain %s is %s after destroy", d.Name, stateName(st))
+			return fmt.Errorf("domain %s is %s after destroy", d.Name, stateName(st))
 		}
 		if err := sleep(ctx, 100*time.Millisecond); err != nil {
-			return false, err
+			return err
 		}
 	}
 }

@@ -157,14 +157,14 @@ func (b *Backend) classify(l *golibvirt.Libvirt, d golibvirt.Domain, j *journal)
 			State:  rescue.StateError,
 			Status: StatusUnrescueIncomplete,
 			Fault: fmt.Sprintf("an unrescue of domain %s stopped halfway: the original definition is back (domain %s), the clean-up of the rescue is not finished; "+
-				"unrescue again (terraform destroy) finishes it", d.Name, stateName(state)),
+				"another unrescue finishes it", d.Name, stateName(state)),
 		}, nil
 	}
 	return classification{
 		State:  rescue.StateError,
 		Status: StatusIncomplete,
 		Fault: fmt.Sprintf("a rescue of domain %s started at %s stopped halfway (journal state %s, domain %s); "+
-			"the original definition is kept in the journal: unrescue (terraform destroy) restores it, and a new rescue (terraform apply) takes it over when the rescue guest already runs what the configuration asks for, else rolls it back first",
+			"the original definition is kept in the journal: an unrescue restores it, and a new rescue takes it over when the rescue guest already runs what that rescue asks for, else rolls it back first",
 			d.Name, j.Started, j.State, stateName(state)),
 	}, nil
 }

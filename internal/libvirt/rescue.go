@@ -161,220 +161,339 @@ func (b *Backend) adoptable(ctx context.Context, l *golibvirt.Libvirt, d golibvi
 	return err == nil && ok && j.ConfigDrive != nil && pass == req.AdminPass, nil
 }
 
-// rescue makes a new rescue of the domain (no journal on it).
+// rescue makes a new rescue of the domain (no journal on it): it plans the rescue (nothing
+// changes), then runs its steps.
 func (b *Backend) rescue(ctx context.Context, o *operation, req rescue.Request, wasRunning bool) (rescue.Result, error) {
-	l, d, rescueID := o.l, o.d, o.id
-	state, err := domState(l, d)
-	if err != nil {
-		return rescue.Result{}, notFound(err, req.InstanceID)
-	}
-	switch state {
-	case golibvirt.DomainPaused, golibvirt.DomainPmsuspended:
-		return rescue.Result{}, &rescue.ConflictError{Msg: fmt.Sprintf("domain %s is %s; resume it or shut it off before a rescue", d.Name, stateName(state))}
-	}
-	orig, err := l.DomainGetXMLDesc(d, golibvirt.DomainXMLInactive|golibvirt.DomainXMLSecure)
-	if err != nil {
-		return rescue.Result{}, fmt.Errorf("read definition of domain %s: %w", d.Name, notFound(err, req.InstanceID))
-	}
-	p, err := b.validate(ctx, l, d, orig, req, true)
-	if err != nil {
+	l := o.l
+	r := &rescueRun{b: b, o: o, req: req}
+	if err := r.validate(ctx); err != nil {
 		return rescue.Result{}, err
 	}
 	// A transient pool made for the image is stopped when this rescue fails before its journal
 	// names it (and by the unrescue that ends it otherwise).
-	defer p.done(l)
-	timeout := req.ShutdownTimeout
-	if timeout <= 0 {
-		timeout = DefaultShutdownTimeout
-	}
-	j := &journal{
-		ID:              rescueID,
-		State:           statePreparing,
-		Started:         time.Now().UTC().Format(time.RFC3339),
-		Mode:            string(p.Mode),
-		Device:          p.Device,
-		Bus:             p.Bus,
-		Image:           p.Image.Spec,
-		ShutdownTimeout: timeout.String(),
-		WasRunning:      isActive(state) || wasRunning,
-	}
-	if j.Overlay, err = plannedVolume(l, p.Image, overlayName(d, rescueID)); err != nil {
+	defer r.p.done(l)
+	if err := r.plan(wasRunning); err != nil {
 		return rescue.Result{}, err
 	}
-	var iso []byte
-	if req.AdminPass != "" {
-		if iso, err = domxml.ConfigDrive(domxml.Metadata{UUID: uuidString(d.UUID), Name: d.Name, AdminPass: req.AdminPass}); err != nil {
-			return rescue.Result{}, fmt.Errorf("build config drive: %w", err)
+	return r.run(ctx)
+}
+
+// rescueRun is the run-state of one new rescue: what it was asked, what it planned, and how far
+// its steps got. The steps run in order (run); a failure of any of them goes through rollback,
+// the one way back, which undoes what the steps made so far.
+type rescueRun struct {
+	b   *Backend
+	o   *operation
+	req rescue.Request
+
+	// Planned before any change (validate, plan).
+	p       *plan
+	orig    string        // the original definition, secrets included
+	j       *journal      // the journal, in state preparing until the rescue guest runs
+	iso     []byte        // the config drive's content; nil without admin_pass
+	timeout time.Duration // the shutdown timeout
+
+	// Made by the steps.
+	secretID      string    // the journal key's secret ("" without a secret driver)
+	key           []byte    // the journal key (nil without a secret driver)
+	keyStored     bool      // stepSecret done: the key secret exists
+	journalled    bool      // stepJournal done: the journal is on the domain
+	watch         bool      // the rescue definition has a reboot timeout: its first boot is watched
+	shutdownBegan time.Time // when the guest was asked to shut down (zero before stepShutdown)
+	started       bool      // stepStart done: the rescue guest runs, there is no way back
+}
+
+// runStep is one step of a rescue or unrescue: do, then the step hook (and any progress
+// report) named name.
+type runStep struct {
+	name string
+	do   func(ctx context.Context) error
+}
+
+// runSteps runs steps of the operation op ("rescue", "unrescue") in order, each followed by the
+// step hook; it stops at the first error. Every step boundary of both operations passes here.
+func (b *Backend) runSteps(ctx context.Context, op string, steps []runStep) error {
+	for _, s := range steps {
+		if err := s.do(ctx); err != nil {
+			return err
 		}
-		if j.ConfigDrive, err = plannedVolume(l, p.Image, configDriveName(d, rescueID)); err != nil {
-			return rescue.Result{}, err
+		if err := b.step(op, s.name); err != nil {
+			return err
 		}
 	}
+	return nil
+}
 
-	// The key of the journal, then the journal: nothing of the domain has changed so far.
-	secretID, key, err := storeKey(l, d, rescueID)
+// steps are the rescue's steps, in order (RescueSteps are their names).
+func (r *rescueRun) steps() []runStep {
+	return []runStep{
+		// The key of the journal, then the journal: nothing of the domain has changed so far.
+		{stepSecret, r.storeKey},
+		{stepJournal, r.writeJournal},
+		// From here on a failure rolls back to the original definition.
+		{stepOverlay, r.createOverlay},
+		{stepConfigDrive, r.createConfigDrive},
+		{stepDefine, r.define},
+		{stepShutdown, r.shutdown},
+		{stepStart, r.start},
+		// Rescued: the lease is released in the same write (handed to Terraform).
+		{stepRescued, r.finish},
+	}
+}
+
+// run runs the steps; the first failure (or injected crash) ends the run through rollback.
+func (r *rescueRun) run(ctx context.Context) (rescue.Result, error) {
+	if err := r.b.runSteps(ctx, "rescue", r.steps()); err != nil {
+		return r.rollback(ctx, err)
+	}
+	return rescue.Result{AdminPass: r.req.AdminPass}, nil
+}
+
+// validate reads the domain's state and original definition and validates the request against
+// them.
+func (r *rescueRun) validate(ctx context.Context) error {
+	l, d := r.o.l, r.o.d
+	state, err := domState(l, d)
+	if err != nil {
+		return notFound(err, r.req.InstanceID)
+	}
+	if state == golibvirt.DomainPaused || state == golibvirt.DomainPmsuspended {
+		return &rescue.ConflictError{Msg: fmt.Sprintf("domain %s is %s; resume it or shut it off before a rescue", d.Name, stateName(state))}
+	}
+	if r.orig, err = l.DomainGetXMLDesc(d, golibvirt.DomainXMLInactive|golibvirt.DomainXMLSecure); err != nil {
+		return fmt.Errorf("read definition of domain %s: %w", d.Name, notFound(err, r.req.InstanceID))
+	}
+	if r.p, err = r.b.validate(ctx, l, d, r.orig, r.req, true); err != nil {
+		return err
+	}
+	r.timeout = r.req.ShutdownTimeout
+	if r.timeout <= 0 {
+		r.timeout = DefaultShutdownTimeout
+	}
+	r.j = &journal{
+		ID:              r.o.id,
+		State:           statePreparing,
+		Started:         time.Now().UTC().Format(time.RFC3339),
+		Mode:            string(r.p.Mode),
+		Device:          r.p.Device,
+		Bus:             r.p.Bus,
+		Image:           r.p.Image.Spec,
+		ShutdownTimeout: r.timeout.String(),
+		WasRunning:      isActive(state),
+	}
+	return nil
+}
+
+// plan names the volumes of the rescue in the journal and builds the config drive.
+// wasRunning says the domain ran before an interrupted rescue that was rolled back.
+func (r *rescueRun) plan(wasRunning bool) (err error) {
+	l, d, j := r.o.l, r.o.d, r.j
+	j.WasRunning = j.WasRunning || wasRunning
+	if j.Overlay, err = plannedVolume(l, r.p.Image, overlayName(d, r.o.id)); err != nil {
+		return err
+	}
+	if r.req.AdminPass == "" {
+		return nil
+	}
+	if r.iso, err = domxml.ConfigDrive(domxml.Metadata{UUID: uuidString(d.UUID), Name: d.Name, AdminPass: r.req.AdminPass}); err != nil {
+		return fmt.Errorf("build config drive: %w", err)
+	}
+	j.ConfigDrive, err = plannedVolume(l, r.p.Image, configDriveName(d, r.o.id))
+	return err
+}
+
+// storeKey makes the journal key secret. Without a secret driver the journal is kept in plain
+// text, which is refused when the definition has secrets of its own.
+func (r *rescueRun) storeKey(context.Context) error {
+	l, d := r.o.l, r.o.d
+	var err error
+	r.secretID, r.key, err = storeKey(l, d, r.o.id)
 	switch {
 	case errors.Is(err, errNoSecretDriver):
 		plain, perr := l.DomainGetXMLDesc(d, golibvirt.DomainXMLInactive)
 		if perr != nil {
-			return rescue.Result{}, fmt.Errorf("read definition of domain %s: %w", d.Name, perr)
+			return fmt.Errorf("read definition of domain %s: %w", d.Name, perr)
 		}
-		if plain != orig {
-			return rescue.Result{}, &rescue.UnsupportedError{Msg: fmt.Sprintf("domain %s has secrets in its definition (e.g. a graphics password), and this libvirt driver has no secret driver to keep the journalled original away from read-only connections", d.Name)}
+		if plain != r.orig {
+			return &rescue.UnsupportedError{Msg: fmt.Sprintf("domain %s has secrets in its definition (e.g. a graphics password), and this libvirt driver has no secret driver to keep the journalled original away from read-only connections", d.Name)}
 		}
-		key = nil
+		r.key = nil
 	case err != nil:
-		return rescue.Result{}, err
+		return err
 	}
-	if err := b.step("rescue", stepSecret); err != nil {
-		return rescue.Result{}, err
-	}
-	if err := seal(j, orig, key, secretID, d.UUID); err != nil {
-		return rescue.Result{}, err
-	}
-	if err := sealPass(j, req.AdminPass, key, secretID, d.UUID); err != nil {
-		return rescue.Result{}, err
-	}
-	if err := o.create(req.InstanceID, j); err != nil {
-		_ = deleteKey(l, secretID)
-		return rescue.Result{}, err
-	}
-	if err := b.step("rescue", stepJournal); err != nil {
-		return rescue.Result{}, err
-	}
-	return b.rescueSteps(ctx, o, req, p, j, iso, secretID, timeout)
+	r.keyStored = true
+	return nil
 }
 
-// rescueSteps runs a rescue from its journal on: overlay, config drive, define, shutdown, start.
-// From here on a failure rolls back to the original definition.
-func (b *Backend) rescueSteps(ctx context.Context, o *operation, req rescue.Request, p *plan, j *journal, iso []byte, secretID string, timeout time.Duration) (rescue.Result, error) {
-	l, d := o.l, o.d
-	var shutdownBegan time.Time
-	fail := func(cause error) (rescue.Result, error) {
-		if isCrash(cause) {
-			return rescue.Result{}, cause
+// writeJournal seals the original definition and admin_pass into the journal and writes it
+// on the domain (state preparing).
+func (r *rescueRun) writeJournal(context.Context) error {
+	if err := seal(r.j, r.orig, r.key, r.secretID, r.o.d.UUID); err != nil {
+		return err
+	}
+	if err := sealPass(r.j, r.req.AdminPass, r.key, r.secretID, r.o.d.UUID); err != nil {
+		return err
+	}
+	if err := r.o.create(r.req.InstanceID, r.j); err != nil {
+		return err
+	}
+	r.journalled = true
+	return nil
+}
+
+// createOverlay makes the overlay volume on the rescue image.
+func (r *rescueRun) createOverlay(context.Context) error {
+	return createOverlay(r.o.l, r.p.Image, r.j.Overlay)
+}
+
+// createConfigDrive makes the config drive volume (only with admin_pass).
+func (r *rescueRun) createConfigDrive(context.Context) error {
+	if r.iso == nil {
+		return nil
+	}
+	return createConfigDrive(r.o.l, r.p.Image, r.j.ConfigDrive, r.iso)
+}
+
+// define defines the rescue definition while the guest still runs, only while the journal is
+// still ours: another run may have taken it meanwhile (a journalLostError: rollback then
+// removes this rescue's own volumes and key, nothing else).
+func (r *rescueRun) define(ctx context.Context) error {
+	if err := r.o.settle(ctx, r.req.InstanceID); err != nil {
+		if isCrash(err) || !lostJournal(err) {
+			return err
 		}
-		// The rollback outlives ctx by b.rollbackGrace at most, on a connection of its own (the
-		// operation's may be the one that failed, or be closed when ctx ends).
-		rctx, stop := b.rollbackContext(ctx)
-		defer stop()
-		l, rdone, err := b.dedicatedRetry(rctx)
-		if err != nil {
-			return rescue.Result{}, fmt.Errorf("%w: %w (and libvirtd could not be reached to roll back: %w; the rescue journal is kept so that an unrescue can restore the original)", rescue.ErrAccepted, cause, err)
-		}
-		defer func() { _ = rdone(nil) }()
-		o.use(l)
-		if !shutdownBegan.IsZero() {
-			// The guest may have got the ACPI press and be on its way down (a cancelled
-			// context, a create timeout shorter than shutdown_timeout): let it finish, forced
-			// off at the end of the shutdown timeout, so that the rollback starts it again.
-			left := max(time.Until(shutdownBegan.Add(timeout)), 5*time.Second)
-			pctx, cancel := context.WithTimeout(rctx, left+30*time.Second)
-			_, perr := b.powerOff(pctx, l, d, left)
-			cancel()
-			if perr != nil {
-				return rescue.Result{}, fmt.Errorf("%w: %w (and the guest, asked to shut down, could not be brought back: %w; the rescue journal is kept so that an unrescue can restore the original)", rescue.ErrAccepted, cause, perr)
-			}
-		}
-		rerr := b.unrescue(rctx, o, j, true)
-		var left *leftoverError
-		if errors.As(rerr, &left) {
-			return rescue.Result{}, fmt.Errorf("%w (rolled back: %w)", cause, rerr)
-		}
-		if rerr != nil {
-			return rescue.Result{}, fmt.Errorf("%w: %w (and the rollback failed, the rescue journal is kept so that an unrescue can restore the original: %w)", rescue.ErrAccepted, cause, rerr)
+		return &journalLostError{err: err}
+	}
+	return r.o.locked(r.defineLocked)
+}
+
+// defineLocked makes the rescue definition from the current one and defines it (under the
+// operation's lock).
+func (r *rescueRun) defineLocked() error {
+	l, d, p := r.o.l, r.o.d, r.p
+	cur, err := l.DomainGetXMLDesc(d, golibvirt.DomainXMLInactive|golibvirt.DomainXMLSecure)
+	if err != nil {
+		return fmt.Errorf("read definition of domain %s: %w", d.Name, err)
+	}
+	opts := domxml.Options{
+		Device: p.Device,
+		Bus:    p.Bus,
+		Image:  domxml.Source{File: r.j.Overlay.Path},
+		Format: "qcow2",
+	}
+	if r.j.ConfigDrive != nil {
+		opts.ConfigDrive = &domxml.Source{File: r.j.ConfigDrive.Path}
+	}
+	opts.RebootTimeout = r.b.rebootTimeout(cur)
+	r.watch = opts.RebootTimeout != nil
+	rx, err := domxml.Rescue(cur, opts)
+	if err != nil {
+		return fmt.Errorf("make the rescue definition of domain %s: %w", d.Name, err)
+	}
+	if r.b.rescueXML != nil {
+		rx = r.b.rescueXML(rx)
+	}
+	if _, err := l.DomainDefineXMLFlags(rx, 0); err != nil {
+		return defineError(d.Name, p, err)
+	}
+	return nil
+}
+
+// shutdown shuts the guest down cleanly, forced off after the shutdown timeout.
+func (r *rescueRun) shutdown(ctx context.Context) error {
+	rescue.Progress(ctx, fmt.Sprintf("rescue definition in place; shutting down %s (ACPI, forced off after %s)", r.o.d.Name, r.timeout))
+	r.shutdownBegan = time.Now()
+	return r.b.powerOff(ctx, r.o.l, r.o.d, r.timeout)
+}
+
+// start starts the rescue definition (and watches its first boot).
+func (r *rescueRun) start(ctx context.Context) error {
+	j, p := r.j, r.p
+	rescue.Progress(ctx, "shut off; starting the rescue definition")
+	err := r.b.startRescue(ctx, r.o.l, r.o.d, bootTarget{InstanceID: r.req.InstanceID, Path: j.Overlay.Path, Device: p.Device, Bus: p.Bus, Image: p.Image.Spec, Watch: r.watch})
+	r.started = err == nil
+	if r.started {
+		rescue.Progress(ctx, startedText(r.watch))
+	}
+	return err
+}
+
+// finish writes the journal in state rescued, the lease released.
+func (r *rescueRun) finish(context.Context) error {
+	r.j.State = stateRescued
+	return r.o.finish(r.req.InstanceID, r.j)
+}
+
+// journalLostError says another run took the rescue journal before the domain was changed.
+type journalLostError struct{ err error }
+
+func (e *journalLostError) Error() string { return e.err.Error() }
+func (e *journalLostError) Unwrap() error { return e.err }
+
+// rollback is the one way back from a failed step; what it does depends on how far the run got:
+//   - an injected crash: nothing (a dead process cleans nothing up);
+//   - the rescue guest runs: nothing to undo, the rescue is accepted (Get reports it rescued
+//     from the live definition even when the journal could not say so);
+//   - another run took the journal before the domain changed: this rescue's own volumes and
+//     key are removed, nothing else;
+//   - no journal yet: the key is removed;
+//   - else restore: the original definition is back (see restore).
+func (r *rescueRun) rollback(ctx context.Context, cause error) (rescue.Result, error) {
+	l := r.o.l
+	var lost *journalLostError
+	switch {
+	case isCrash(cause):
+		return rescue.Result{}, cause
+	case r.started:
+		return rescue.Result{AdminPass: r.req.AdminPass}, fmt.Errorf("%w: %w", rescue.ErrAccepted, cause)
+	case errors.As(cause, &lost):
+		_ = deleteVolume(l, r.j.ConfigDrive)
+		_ = deleteVolume(l, r.j.Overlay)
+		_ = deleteKey(l, r.secretID)
+		return rescue.Result{}, lost.err
+	case !r.journalled:
+		if r.keyStored {
+			_ = deleteKey(l, r.secretID)
 		}
 		return rescue.Result{}, cause
 	}
-	if err := createOverlay(l, p.Image, j.Overlay); err != nil {
-		return fail(err)
-	}
-	if err := b.step("rescue", stepOverlay); err != nil {
-		return fail(err)
-	}
-	if iso != nil {
-		if err := createConfigDrive(l, p.Image, j.ConfigDrive, iso); err != nil {
-			return fail(err)
-		}
-	}
-	if err := b.step("rescue", stepConfigDrive); err != nil {
-		return fail(err)
-	}
+	return rescue.Result{}, r.restore(ctx, cause)
+}
 
-	// The rescue definition, defined while the guest still runs, only while the journal is
-	// still ours: another run may have taken it meanwhile (then this rescue's own volumes and
-	// key are removed, nothing else).
-	if err := o.settle(ctx, req.InstanceID); err != nil {
-		if isCrash(err) || !lostJournal(err) {
-			return fail(err)
-		}
-		_ = deleteVolume(l, j.ConfigDrive)
-		_ = deleteVolume(l, j.Overlay)
-		_ = deleteKey(l, secretID)
-		return rescue.Result{}, err
-	}
-	watch := false
-	err := o.locked(func() error {
-		cur, err := l.DomainGetXMLDesc(d, golibvirt.DomainXMLInactive|golibvirt.DomainXMLSecure)
-		if err != nil {
-			return fmt.Errorf("read definition of domain %s: %w", d.Name, err)
-		}
-		opts := domxml.Options{
-			Device: p.Device,
-			Bus:    p.Bus,
-			Image:  domxml.Source{File: j.Overlay.Path},
-			Format: "qcow2",
-		}
-		if j.ConfigDrive != nil {
-			opts.ConfigDrive = &domxml.Source{File: j.ConfigDrive.Path}
-		}
-		opts.RebootTimeout = b.rebootTimeout(cur)
-		watch = opts.RebootTimeout != nil
-		rx, err := domxml.Rescue(cur, opts)
-		if err != nil {
-			return fmt.Errorf("make the rescue definition of domain %s: %w", d.Name, err)
-		}
-		if b.rescueXML != nil {
-			rx = b.rescueXML(rx)
-		}
-		if _, err := l.DomainDefineXMLFlags(rx, 0); err != nil {
-			return defineError(d.Name, p, err)
-		}
-		return nil
-	})
+// restore rolls a journalled rescue back to the original definition after cause: on a
+// connection of its own (the operation's may be the one that failed, or be closed when ctx
+// ends), for b.rollbackGrace past ctx at most. A rescue whose rollback fails is accepted
+// (rescue.ErrAccepted): the journal is kept so that an unrescue can restore the original.
+func (r *rescueRun) restore(ctx context.Context, cause error) error {
+	rctx, stop := r.b.rollbackContext(ctx)
+	defer stop()
+	l, rdone, err := r.b.dedicatedRetry(rctx)
 	if err != nil {
-		return fail(err)
+		return fmt.Errorf("%w: %w (and libvirtd could not be reached to roll back: %w; the rescue journal is kept so that an unrescue can restore the original)", rescue.ErrAccepted, cause, err)
 	}
-	if err := b.step("rescue", stepDefine); err != nil {
-		return fail(err)
+	defer func() { _ = rdone(nil) }()
+	r.o.use(l)
+	if !r.shutdownBegan.IsZero() {
+		// The guest may have got the ACPI press and be on its way down (a cancelled
+		// context, a create timeout shorter than shutdown_timeout): let it finish, forced
+		// off at the end of the shutdown timeout, so that the rollback starts it again.
+		left := max(time.Until(r.shutdownBegan.Add(r.timeout)), 5*time.Second)
+		pctx, cancel := context.WithTimeout(rctx, left+30*time.Second)
+		perr := r.b.powerOff(pctx, l, r.o.d, left)
+		cancel()
+		if perr != nil {
+			return fmt.Errorf("%w: %w (and the guest, asked to shut down, could not be brought back: %w; the rescue journal is kept so that an unrescue can restore the original)", rescue.ErrAccepted, cause, perr)
+		}
 	}
-	rescue.Progress(ctx, fmt.Sprintf("rescue definition in place; shutting down %s (ACPI, forced off after %s)", d.Name, timeout))
-
-	shutdownBegan = time.Now()
-	if _, err := b.powerOff(ctx, l, d, timeout); err != nil {
-		return fail(err)
+	rerr := r.b.unrescue(rctx, r.o, r.j, true)
+	var left *leftoverError
+	if errors.As(rerr, &left) {
+		return fmt.Errorf("%w (rolled back: %w)", cause, rerr)
 	}
-	if err := b.step("rescue", stepShutdown); err != nil {
-		return fail(err)
+	if rerr != nil {
+		return fmt.Errorf("%w: %w (and the rollback failed, the rescue journal is kept so that an unrescue can restore the original: %w)", rescue.ErrAccepted, cause, rerr)
 	}
-	rescue.Progress(ctx, "shut off; starting the rescue definition")
-	if err := b.startRescue(ctx, l, d, bootTarget{InstanceID: req.InstanceID, Path: j.Overlay.Path, Device: p.Device, Bus: p.Bus, Image: p.Image.Spec, Watch: watch}); err != nil {
-		return fail(err)
-	}
-	if err := b.step("rescue", stepStart); err != nil {
-		return rescue.Result{}, err
-	}
-	rescue.Progress(ctx, startedText(watch))
-	// Rescued: the lease is released in the same write (handed to Terraform).
-	j.State = stateRescued
-	if err := o.finish(req.InstanceID, j); err != nil {
-		// The rescue guest runs; Get reports it rescued from the live definition anyway.
-		return rescue.Result{AdminPass: req.AdminPass}, fmt.Errorf("%w: %w", rescue.ErrAccepted, err)
-	}
-	if err := b.step("rescue", stepRescued); err != nil {
-		return rescue.Result{}, err
-	}
-	return rescue.Result{AdminPass: req.AdminPass}, nil
+	return cause
 }
 
 // lostJournal reports whether err says the journal is no longer the operation's.

@@ -290,7 +290,7 @@ func resolveImage(l *golibvirt.Libvirt, spec string, started *startedPools) (*im
 			return nil, err
 		}
 	case isRelativePath(spec):
-		return nil, &rescue.InvalidError{Attribute: "image_id", Msg: fmt.Sprintf("%q is a relative path: image_id is resolved on the libvirt host, not where terraform runs; give the absolute path of the image on the host, or pool/volume", spec)}
+		return nil, &rescue.InvalidError{Attribute: "image_id", Msg: fmt.Sprintf("%q is a relative path: image_id is resolved on the libvirt host, not on the machine that asks for the rescue; give the absolute path of the image on the host, or pool/volume", spec)}
 	case strings.Contains(spec, "/"):
 		pool, vol, _ := strings.Cut(spec, "/")
 		p, err := l.StoragePoolLookupByName(pool)

@@ -85,120 +85,173 @@ func (b *Backend) Unrescue(ctx context.Context, instanceID string) (err error) {
 // exactly (without the journal) and the key removed. A crash at any point leaves a journal
 // that the next unrescue finishes from.
 func (b *Backend) unrescue(ctx context.Context, o *operation, j *journal, restart bool) error {
-	l, d := o.l, o.d
-	original, err := unseal(l, j, d.UUID)
+	r := &unrescueRun{b: b, o: o, j: j, restart: restart, restoring: j.State == stateRestoring}
+	original, err := unseal(o.l, j, o.d.UUID)
 	if err != nil {
-		return &rescue.FailedError{Op: "unrescue", InstanceID: d.Name, Reason: "cannot read the original definition from the rescue journal: " + err.Error()}
+		return &rescue.FailedError{Op: "unrescue", InstanceID: o.d.Name, Reason: "cannot read the original definition from the rescue journal: " + err.Error()}
 	}
-	state, err := domState(l, d)
+	r.original = original
+	state, err := domState(o.l, o.d)
 	if err != nil {
 		return err
 	}
-	running := isActive(state)
-	if j.State != stateRestoring {
-		liveRescue := false
-		if running {
-			if liveRescue, err = runsRescue(l, d, j); err != nil {
-				return err
-			}
-		}
-		ranRescue := liveRescue || j.State == stateRescued
-		if liveRescue {
-			rescue.Progress(ctx, "shutting down the rescue guest of "+d.Name)
-			if _, err := b.powerOff(ctx, l, d, j.shutdownTimeout()); err != nil {
-				return err
-			}
-			running = false
-		}
-		if err := b.step("unrescue", stepUnShutdown); err != nil {
+	r.running = isActive(state)
+	if err := b.runSteps(ctx, "unrescue", r.steps()); err != nil {
+		return err
+	}
+	if len(r.left) > 0 {
+		return &leftoverError{Domain: o.d.Name, Files: r.left}
+	}
+	return nil
+}
+
+// unrescueRun is the run-state of one unrescue: the journal it restores from and what its steps
+// found and did. An unrescue has no way back: it goes on from wherever the last one stopped.
+type unrescueRun struct {
+	b        *Backend
+	o        *operation
+	j        *journal
+	restart  bool
+	original string // the original definition, from the journal
+
+	restoring bool     // an earlier unrescue already defined the original (journal in state restoring)
+	running   bool     // the domain runs
+	ranRescue bool     // the rescue guest ran (or runs)
+	left      []string // the volumes that could not be removed, each with its error
+}
+
+// steps are the unrescue's steps, in order (UnrescueSteps are their names). A journal in state
+// restoring resumes at the start.
+func (r *unrescueRun) steps() []runStep {
+	var steps []runStep
+	if !r.restoring {
+		steps = append(steps, runStep{stepUnShutdown, r.shutdown})
+	}
+	return append(steps,
+		runStep{stepUnDefine, r.defineOriginal},
+		runStep{stepUnStart, r.start},
+		// The guest is back: what is left is clean-up.
+		runStep{stepUnVolumes, r.removeVolumes},
+		runStep{stepUnJournal, r.dropJournal},
+		runStep{stepUnSecret, r.removeKey},
+	)
+}
+
+// shutdown shuts the rescue guest down when it runs (cleanly, forced off after the shutdown
+// timeout given at rescue).
+func (r *unrescueRun) shutdown(ctx context.Context) error {
+	l, d := r.o.l, r.o.d
+	liveRescue := false
+	if r.running {
+		var err error
+		if liveRescue, err = runsRescue(l, d, r.j); err != nil {
 			return err
 		}
-		rj := *j
-		rj.State, rj.RanRescue = stateRestoring, ranRescue
-		// Only a journal that is still this operation's is replaced (another run may have
-		// finished or taken it meanwhile).
-		if err := o.check(d.Name); err != nil {
+	}
+	r.ranRescue = liveRescue || r.j.State == stateRescued
+	if liveRescue {
+		rescue.Progress(ctx, "shutting down the rescue guest of "+d.Name)
+		if err := r.b.powerOff(ctx, l, d, r.j.shutdownTimeout()); err != nil {
 			return err
 		}
-		err = o.locked(func() error {
-			rj.Owner = o.owner()
-			el, err := journalElement(&rj)
-			if err != nil {
-				return err
-			}
-			withJournal, err := domxml.AddMetadata(original, el)
-			if err != nil {
-				return fmt.Errorf("add the rescue journal to the original definition of domain %s: %w", d.Name, err)
-			}
-			if _, err := l.DomainDefineXMLFlags(withJournal, 0); err != nil {
-				return fmt.Errorf("define the original definition of domain %s again: %w", d.Name, err)
-			}
-			return nil
-		})
+		r.running = false
+	}
+	return nil
+}
+
+// defineOriginal defines the original again with the journal (state restoring) in its
+// metadata, only while the journal is still this operation's (another run may have finished or
+// taken it meanwhile).
+func (r *unrescueRun) defineOriginal(ctx context.Context) error {
+	if r.restoring {
+		return nil
+	}
+	l, d := r.o.l, r.o.d
+	rj := *r.j
+	rj.State, rj.RanRescue = stateRestoring, r.ranRescue
+	if err := r.o.check(d.Name); err != nil {
+		return err
+	}
+	err := r.o.locked(func() error {
+		rj.Owner = r.o.owner()
+		el, err := journalElement(&rj)
 		if err != nil {
 			return err
 		}
-		*j = rj
-	}
-	if err := b.step("unrescue", stepUnDefine); err != nil {
+		withJournal, err := domxml.AddMetadata(r.original, el)
+		if err != nil {
+			return fmt.Errorf("add the rescue journal to the original definition of domain %s: %w", d.Name, err)
+		}
+		if _, err := l.DomainDefineXMLFlags(withJournal, 0); err != nil {
+			return fmt.Errorf("define the original definition of domain %s again: %w", d.Name, err)
+		}
+		return nil
+	})
+	if err != nil {
 		return err
 	}
+	*r.j = rj
 	rescue.Progress(ctx, "original definition restored")
-	if restart && !running && (j.RanRescue || j.WasRunning) {
-		if err := startDomain(ctx, l, d); err != nil && !isCode(err, golibvirt.ErrOperationInvalid) {
-			return fmt.Errorf("start domain %s on its original definition: %w", d.Name, err)
+	return nil
+}
+
+// start starts the original definition when asked to and the rescue guest or the domain before
+// the rescue ran.
+func (r *unrescueRun) start(ctx context.Context) error {
+	if !r.restart || r.running || !(r.j.RanRescue || r.j.WasRunning) {
+		return nil
+	}
+	if err := startDomain(ctx, r.o.l, r.o.d); err != nil && !isCode(err, golibvirt.ErrOperationInvalid) {
+		return fmt.Errorf("start domain %s on its original definition: %w", r.o.d.Name, err)
+	}
+	rescue.Progress(ctx, "started from its own disks")
+	r.running = true
+	return nil
+}
+
+// removeVolumes removes the config drive and the overlay (best effort: the failures are noted
+// in left).
+func (r *unrescueRun) removeVolumes(context.Context) error {
+	for _, jv := range []*journalVolume{r.j.ConfigDrive, r.j.Overlay} {
+		if err := deleteVolume(r.o.l, jv); err != nil {
+			r.left = append(r.left, fmt.Sprintf("%s (%v)", jv.display(), err))
 		}
-		rescue.Progress(ctx, "started from its own disks")
-		running = true
 	}
-	if err := b.step("unrescue", stepUnStart); err != nil {
-		return err
-	}
-	// The guest is back: what is left is clean-up.
-	var left []string
-	for _, jv := range []*journalVolume{j.ConfigDrive, j.Overlay} {
-		if err := deleteVolume(l, jv); err != nil {
-			left = append(left, fmt.Sprintf("%s (%v)", jv.display(), err))
-		}
-	}
-	if err := b.step("unrescue", stepUnVolumes); err != nil {
-		return err
-	}
+	return nil
+}
+
+// dropJournal defines the original exactly, without the journal.
+func (r *unrescueRun) dropJournal(context.Context) error {
+	l, d := r.o.l, r.o.d
 	// The renewal stops before the journal goes, so that it never writes it back.
-	o.stopRenew()
-	if err := o.check(d.Name); err != nil {
+	r.o.stopRenew()
+	if err := r.o.check(d.Name); err != nil {
 		return err
 	}
-	if _, err := l.DomainDefineXMLFlags(original, 0); err != nil {
+	if _, err := l.DomainDefineXMLFlags(r.original, 0); err != nil {
 		return fmt.Errorf("domain %s runs its original definition again, but defining it without the rescue journal failed (unrescue again to finish): %w", d.Name, err)
 	}
-	if running {
+	if r.running {
 		// The live definition still carries the journal until the next start: drop it there
 		// too (best effort, it only names what the persistent definition no longer has).
 		_ = l.DomainSetMetadata(d, int32(golibvirt.DomainMetadataElement), nil, nil, golibvirt.OptString{MetadataNamespace}, golibvirt.DomainAffectLive)
 	}
 	// The journal is gone: a transient pool made for the rescue image is stopped unless another
 	// rescue's journal names it (best effort; stopping it removes no file).
-	for _, jv := range []*journalVolume{j.ConfigDrive, j.Overlay} {
+	for _, jv := range []*journalVolume{r.j.ConfigDrive, r.j.Overlay} {
 		if jv != nil {
 			_ = releaseTransientPool(l, jv.PoolDir)
 		}
 	}
-	if err := b.step("unrescue", stepUnJournal); err != nil {
-		return err
-	}
-	if j.Original.Encoding != "plain" {
-		if err := deleteKey(l, j.Original.Secret); err != nil {
-			return err
-		}
-	}
-	if err := b.step("unrescue", stepUnSecret); err != nil {
-		return err
-	}
-	if len(left) > 0 {
-		return &leftoverError{Domain: d.Name, Files: left}
-	}
 	return nil
+}
+
+// removeKey removes the journal key secret.
+func (r *unrescueRun) removeKey(context.Context) error {
+	if r.j.Original.Encoding == "plain" {
+		return nil
+	}
+	return deleteKey(r.o.l, r.j.Original.Secret)
 }
 
 // leftoverError says an unrescue restored the domain but could not remove rescue volumes.

@@ -126,35 +126,11 @@ func (b *Backend) validate(ctx context.Context, l *golibvirt.Libvirt, d golibvir
 		return nil, err
 	}
 	p = &plan{Plan: rescue.Plan{Mode: rescue.ModeLegacy}}
-	if req.Device != "" || req.Bus != "" {
-		m, host, err := hostInfo(l, orig)
-		if err != nil {
-			return nil, err
-		}
-		device, bus := domxml.ResolveDeviceBus(req.Device, req.Bus, m)
-		if err := domxml.CheckDeviceBus(device, bus, host); err != nil {
-			return nil, err
-		}
-		p.Device, p.Bus, p.Mode = device, bus, rescue.ModeStable
-		if req.Device == "" || req.Bus == "" {
-			p.Warnings = append(p.Warnings, fmt.Sprintf("rescue device %s on bus %s (completed from the host's defaults)", device, bus))
-		}
-	}
-	// The transform itself has rules that depend on the domain (a usb bus needs a USB
-	// controller, ...): run it once with a placeholder image so that they show before any change.
-	dry := domxml.Options{Device: p.Device, Bus: p.Bus, Image: domxml.Source{File: "/validate/rescue.qcow2"}, Format: "qcow2"}
-	if _, err := domxml.Rescue(orig, dry); err != nil {
+	if err := p.resolveDevice(l, orig, req); err != nil {
 		return nil, err
 	}
-	if req.AdminPass != "" {
-		// admin_pass adds a config drive (a cdrom on the machine's default cdrom bus): it
-		// needs a free target too.
-		dry.ConfigDrive = &domxml.Source{File: "/validate/rescue.config.iso"}
-		if _, err := domxml.Rescue(orig, dry); err != nil {
-			m, _ := domxml.Machine(orig)
-			bus := domxml.DefaultBus("cdrom", m)
-			return nil, &rescue.InvalidError{Attribute: "admin_pass", Msg: fmt.Sprintf("admin_pass needs a config drive (a cdrom on bus %s) besides the rescue device, and domain %s cannot take it: %v; remove admin_pass or free a target on bus %s", bus, d.Name, err, bus)}
-		}
+	if err := p.dryRun(d, orig, req); err != nil {
+		return nil, err
 	}
 	if req.ImageUnknown && req.ImageID == "" {
 		// image_id is set but unknown yet (plan): the rest is checked, the image at apply.
@@ -165,12 +141,63 @@ func (b *Backend) validate(ctx context.Context, l *golibvirt.Libvirt, d golibvir
 		}
 		return p, nil
 	}
+	if err := b.pickImage(ctx, l, d, orig, req, p, started); err != nil {
+		return nil, err
+	}
+	return p, nil
+}
+
+// resolveDevice puts the stable-device pair in p when req asks for one: the missing half
+// completed from the machine's defaults, the pair checked against the host.
+func (p *plan) resolveDevice(l *golibvirt.Libvirt, orig string, req rescue.Request) error {
+	if req.Device == "" && req.Bus == "" {
+		return nil
+	}
+	m, host, err := hostInfo(l, orig)
+	if err != nil {
+		return err
+	}
+	device, bus := domxml.ResolveDeviceBus(req.Device, req.Bus, m)
+	if err := domxml.CheckDeviceBus(device, bus, host); err != nil {
+		return err
+	}
+	p.Device, p.Bus, p.Mode = device, bus, rescue.ModeStable
+	if req.Device == "" || req.Bus == "" {
+		p.Warnings = append(p.Warnings, fmt.Sprintf("rescue device %s on bus %s (completed from the host's defaults)", device, bus))
+	}
+	return nil
+}
+
+// dryRun runs the transform once with a placeholder image: its rules that depend on the domain
+// (a usb bus needs a USB controller, ...) show before any change.
+func (p *plan) dryRun(d golibvirt.Domain, orig string, req rescue.Request) error {
+	dry := domxml.Options{Device: p.Device, Bus: p.Bus, Image: domxml.Source{File: "/validate/rescue.qcow2"}, Format: "qcow2"}
+	if _, err := domxml.Rescue(orig, dry); err != nil {
+		return err
+	}
+	if req.AdminPass == "" {
+		return nil
+	}
+	// admin_pass adds a config drive (a cdrom on the machine's default cdrom bus): it needs a
+	// free target too.
+	dry.ConfigDrive = &domxml.Source{File: "/validate/rescue.config.iso"}
+	if _, err := domxml.Rescue(orig, dry); err != nil {
+		m, _ := domxml.Machine(orig)
+		bus := domxml.DefaultBus("cdrom", m)
+		return &rescue.InvalidError{Attribute: "admin_pass", Msg: fmt.Sprintf("admin_pass needs a config drive (a cdrom on bus %s) besides the rescue device, and domain %s cannot take it: %v; remove admin_pass or free a target on bus %s", bus, d.Name, err, bus)}
+	}
+	return nil
+}
+
+// pickImage puts the rescue image in p (image_id, else the root disk's backing image) once it
+// is checked: not in use by a writer, content that can boot on the rescue device.
+func (b *Backend) pickImage(ctx context.Context, l *golibvirt.Libvirt, d golibvirt.Domain, orig string, req rescue.Request, p *plan, started *startedPools) error {
 	spec := req.ImageID
 	if spec == "" {
 		var err error
 		spec, err = defaultImage(l, orig, d.Name, started)
 		if err != nil {
-			return nil, err
+			return err
 		}
 		p.Warnings = append(p.Warnings, fmt.Sprintf("image_id not set: the rescue image is %s, the backing image of the root disk", spec))
 	}
@@ -183,18 +210,18 @@ func (b *Backend) validate(ctx context.Context, l *golibvirt.Libvirt, d golibvir
 		img, err = resolveImage(l, spec, started)
 	}
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if err := checkNotInUse(l, img); err != nil {
-		return nil, err
+		return err
 	}
 	w, err := checkContent(ctx, l, b.target, img, p.Device)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	p.Warnings = append(p.Warnings, w...)
 	p.Image, p.pools = img, started
-	return p, nil
+	return nil
 }
 
 // checkPersistent refuses a transient domain: the journal lives in the persistent
@@ -359,9 +386,8 @@ func checkRescuable(l *golibvirt.Libvirt, d golibvirt.Domain, id string) error {
 	if err != nil {
 		return notFound(err, id)
 	}
-	switch state {
-	case golibvirt.DomainPaused, golibvirt.DomainPmsuspended:
-		return &rescue.InvalidError{Attribute: "instance_id", Msg: fmt.Sprintf("domain %s is %s, and a rescue starts only from a running or shut-off domain: resume it (virsh resume %s, or virsh dompmwakeup for pmsuspended) or shut it off, then plan again", d.Name, stateName(state), d.Name)}
+	if state == golibvirt.DomainPaused || state == golibvirt.DomainPmsuspended {
+		return &rescue.InvalidError{Attribute: "instance_id", Msg: fmt.Sprintf("domain %s is %s, and a rescue starts only from a running or shut-off domain: resume it (virsh resume %s, or virsh dompmwakeup for pmsuspended) or shut it off, then try again", d.Name, stateName(state), d.Name)}
 	}
 	return nil
 }

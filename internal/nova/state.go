@@ -42,7 +42,7 @@ func stateProblem(id, status string) string {
 	default:
 		fix = "bring it to ACTIVE or SHUTOFF"
 	}
-	return fmt.Sprintf("instance %s is %s, and Nova rescues only ACTIVE, SHUTOFF or ERROR servers: %s, then plan again", id, status, fix)
+	return fmt.Sprintf("instance %s is %s, and Nova rescues only ACTIVE, SHUTOFF or ERROR servers: %s, then try again", id, status, fix)
 }
 
 // lockState is what GET /servers/{id} says about a server's lock (microversion 2.9 shows
@@ -85,7 +85,7 @@ func lockProblem(id string, ls lockState, roles []string, known bool) (problem, 
 	switch {
 	case known && !admin:
 		return fmt.Sprintf("%s, and Nova refuses actions on a locked server to users without the admin role (these "+
-			"credentials have roles %s): have it unlocked (openstack server unlock %s), or use admin credentials, then plan again",
+			"credentials have roles %s): have it unlocked (openstack server unlock %s), or use admin credentials, then try again",
 			what, strings.Join(roles, ", "), id), ""
 	case admin:
 		return "", what + "; these credentials have the admin role, which Nova lets act on a locked server, so it is rescued anyway"

@@ -75,14 +75,34 @@ func actionErr(diags *diag.Diagnostics, title string, err error) {
 				ar.InstanceID, ar.Status))
 		return
 	}
-	title, detail, attr := describe(title, err)
-	detail = strings.ReplaceAll(detail, "the resource's `timeouts`", "the action's `timeout`")
+	title, detail, attr := describeAction(title, err)
 	if attr != "" {
 		diags.AddAttributeError(path.Root(attr), title, detail)
 		return
 	}
 	diags.AddError(title, detail)
 }
+
+// describeAction is describe in an action user's words.
+func describeAction(title string, err error) (string, string, string) {
+	title, detail, attr := describeClass(title, err)
+	return title, actionWords.Replace(detail), attr
+}
+
+// actionWords turns the backends' words (and the resource's) into an action user's, as
+// terraformWords does for the resource.
+var actionWords = strings.NewReplacer(
+	"another unrescue finishes it", "unrescue again (action rescue_unrescue) finishes it",
+	"an unrescue restores it", "an unrescue (action rescue_unrescue) restores it",
+	"a new rescue takes it over", "a new rescue (action rescue_rescue) takes it over",
+	"what that rescue asks for", "what the action asks for",
+	"remove shutdown_timeout from the request", "remove shutdown_timeout from the action",
+	"not on the machine that asks for the rescue", "not where terraform runs",
+	", then try again", ", then invoke again",
+	"the resource's `timeouts`", "the action's `timeout`",
+	"nothing of it is kept in this state", "nothing of it is changed",
+	"then apply again", "then invoke again",
+)
 
 // progress sends an invocation's progress events in order, from a goroutine of its own, so that
 // an operation never blocks on a stream nobody reads: the framework's SendProgress blocks until
@@ -162,7 +182,7 @@ func (p progressPoller) Wait(ctx context.Context, op, id string, get rescue.GetF
 		p.report(fmt.Sprintf("waiting for the %s of %s", op, id))
 	}
 	return p.Poller.Wait(ctx, op, id, get, func(i *rescue.Instance) (bool, error) {
-		p.report(fmt.Sprintf("%s is %s", id, statusOf(i)))
+		p.report(fmt.Sprintf("%s is %s", id, i.StatusText()))
 		return done(i)
 	})
 }

@@ -200,7 +200,9 @@ func TestProto_actionLeaseHeld(t *testing.T) {
 		t.Fatalf("the refusal does not say how to wait: %s", msg)
 	}
 	_, d = rs.invoke(t, map[string]any{"instance_id": "web", "admin_pass_wo": "p"})
-	errorOn(t, d, "in progress by another run", "instance_id")
+	if msg := errorOn(t, d, "in progress by another run", "instance_id"); !strings.Contains(msg, "invoke again") || strings.Contains(msg, "apply") {
+		t.Fatalf("the rescue's refusal is not in an action's words: %s", msg)
+	}
 	_, d = un.invoke(t, map[string]any{"instance_id": "web", "wait_for_lease": true, "timeout": "1s"})
 	errorOn(t, d, "Operation in progress by another run", "instance_id")
 	if len(f.Calls()) != 0 || f.State("web") != rescue.StateRescued {

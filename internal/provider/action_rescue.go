@@ -151,7 +151,7 @@ func (a *rescueAction) ModifyPlan(ctx context.Context, req action.ModifyPlanRequ
 	}
 	w, err := eng.Preflight(ctx, rq)
 	if err != nil {
-		title, detail, _ := describe("The rescue will be refused", err)
+		title, detail, _ := describeAction("The rescue will be refused", err)
 		resp.Diagnostics.AddWarning(title, detail+"\n\nThe action refuses this rescue before any change, unless that changes by then.")
 	} else if w != "" {
 		resp.Diagnostics.AddWarning("Interrupted operation found", w)
@@ -216,8 +216,8 @@ func (a *rescueAction) Invoke(ctx context.Context, req action.InvokeRequest, res
 		// is not one of a run that died.
 		s.Settled(id)
 	}
-	inv.report("in rescue: " + id + " is " + statusOf(inst))
-	tflog.Info(ctx, "instance in rescue (action)", map[string]any{"status": statusOf(inst)})
+	inv.report("in rescue: " + id + " is " + inst.StatusText())
+	tflog.Info(ctx, "instance in rescue (action)", map[string]any{"status": inst.StatusText()})
 }
 
 func modeText(p rescue.Plan) string {
@@ -230,19 +230,14 @@ func modeText(p rescue.Plan) string {
 	return "legacy mode"
 }
 
-// checkDeviceBus refuses at validation a device and bus that cannot go together.
+// checkDeviceBus refuses at validation a device and bus that cannot go together (the rule the
+// resource and the backends share).
 func checkDeviceBus(device, bus types.String, diags *diag.Diagnostics) {
 	if device.IsNull() || device.IsUnknown() || bus.IsNull() || bus.IsUnknown() {
 		return
 	}
 	d, b := device.ValueString(), bus.ValueString()
-	if (d == "floppy") != (b == "fdc") {
-		diags.AddAttributeError(path.Root("bus"), "Device and bus do not fit",
-			"device \""+d+"\" cannot be attached on bus \""+b+"\": a floppy needs bus \"fdc\", and \"fdc\" "+
-				"takes only a floppy. Use device = \"floppy\" with bus = \"fdc\", or another bus.")
-	} else if d == "cdrom" && b == "virtio" {
-		diags.AddAttributeError(path.Root("bus"), "Device and bus do not fit",
-			"a cdrom cannot be attached on bus \"virtio\" (virtio disks have no ejectable media): use bus "+
-				"\"scsi\", \"sata\" or \"ide\" for a cdrom, or device = \"disk\" with virtio.")
+	if p := rescue.CheckPair(d, b); p != nil {
+		actionErr(diags, "Device and bus do not fit", p.Invalid(d, b))
 	}
 }

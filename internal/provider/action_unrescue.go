@@ -96,7 +96,7 @@ func (a *unrescueAction) ModifyPlan(ctx context.Context, req action.ModifyPlanRe
 			"set wait_for_lease = true to wait for it.")
 	case inst.InProgress == nil && inst.State != rescue.StateRescued && !inst.State.Transient() && inst.State != rescue.StateError:
 		resp.Diagnostics.AddWarning("Instance is not in rescue",
-			"Instance "+id+" is "+statusOf(inst)+": unless it is rescued by then, the action has nothing to do.")
+			"Instance "+id+" is "+inst.StatusText()+": unless it is rescued by then, the action has nothing to do.")
 	}
 }
 
@@ -117,7 +117,7 @@ func (a *unrescueAction) Invoke(ctx context.Context, req action.InvokeRequest, r
 	out, inst, err := unrescueWaiting(inv, id, m.WaitForLease.ValueBool())
 	unrescueOutcome(id, out, inst, err, &resp.Diagnostics)
 	if err == nil && out == rescue.Unrescued {
-		inv.report("unrescued: " + id + " is " + statusOf(inst))
+		inv.report("unrescued: " + id + " is " + inst.StatusText())
 	}
 }
 
@@ -149,7 +149,7 @@ func unrescueOutcome(id string, out rescue.Outcome, inst *rescue.Instance, err e
 	var ip *rescue.InProgressError
 	switch {
 	case out == rescue.LeftInError:
-		diags.AddError("Instance left in error", "Instance "+id+" is "+statusOf(inst)+
+		diags.AddError("Instance left in error", "Instance "+id+" is "+inst.StatusText()+
 			" and the backend refused to unrescue it ("+err.Error()+"). Repair it with the backend's own tools.")
 	case errors.As(err, &ip):
 		diags.AddAttributeError(path.Root("instance_id"), "Operation in progress by another run", err.Error()+
@@ -162,6 +162,6 @@ func unrescueOutcome(id string, out rescue.Outcome, inst *rescue.Instance, err e
 			"Instance "+id+" does not exist (or is not visible to these credentials): nothing was unrescued.")
 	case out == rescue.AlreadyUnrescued:
 		diags.AddWarning("Instance was not in rescue",
-			"Instance "+id+" was already out of rescue ("+statusOf(inst)+"), so nothing was done.")
+			"Instance "+id+" was already out of rescue ("+inst.StatusText()+"), so nothing was done.")
 	}
 }

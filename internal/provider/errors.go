@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strings"
 
 	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-framework/path"
@@ -22,6 +23,19 @@ const (
 	// request is wrong get titleCheck instead.
 	titleInvalid = "Invalid rescue"
 	titleCheck   = "Cannot check the rescue"
+)
+
+// terraformWords turns the backends' words into the user's: the backends speak of instances,
+// rescues, unrescues and requests; the user of this provider runs apply and destroy on a
+// resource. The backends' phrases are kept in their messages as written here.
+var terraformWords = strings.NewReplacer(
+	"another unrescue finishes it", "unrescue again (terraform destroy) finishes it",
+	"an unrescue restores it", "unrescue (terraform destroy) restores it",
+	"a new rescue takes it over", "a new rescue (terraform apply) takes it over",
+	"what that rescue asks for", "what the configuration asks for",
+	"remove shutdown_timeout from the request", "remove shutdown_timeout from this resource",
+	"not on the machine that asks for the rescue", "not where terraform runs",
+	", then try again", ", then plan again",
 )
 
 // addErr turns an engine error into a diagnostic: a title that says the error's class, the
@@ -44,7 +58,15 @@ func addErr(diags *diag.Diagnostics, title string, err error) {
 //   - refused by the backend (ConflictError), verbatim;
 //   - invalid input (InvalidError, NotFoundError), attached to the attribute;
 //   - unsupported, failed (the backend's reason), timed out (what the wait saw).
+//
+// The detail is in Terraform's words (terraformWords).
 func describe(title string, err error) (string, string, string) {
+	title, detail, attr := describeClass(title, err)
+	return title, terraformWords.Replace(detail), attr
+}
+
+// describeClass is describe in the backends' words.
+func describeClass(title string, err error) (string, string, string) {
 	var (
 		inv  *rescue.InvalidError
 		nf   *rescue.NotFoundError

@@ -53,6 +53,13 @@ func TestDescribeByClass(t *testing.T) {
 		{"deadline is not unreachable", "Rescue failed", fmt.Errorf("read instance x: %w", context.DeadlineExceeded),
 			"Rescue failed", "", []string{"time ran out"}},
 		{"unclassified at plan", titleInvalid, errors.New("something else"), titleCheck, "", []string{"something else"}},
+		// The backends speak of instances and operations; the user reads Terraform's words.
+		{"libvirt fault in Terraform's words", "Rescue failed", &rescue.FailedError{Op: "rescue", InstanceID: "vm1",
+			Reason: "the original definition is kept in the journal: an unrescue restores it, and a new rescue takes it over when the rescue guest already runs what that rescue asks for, else rolls it back first"},
+			"Rescue failed", "", []string{"unrescue (terraform destroy) restores it", "a new rescue (terraform apply) takes it over", "what the configuration asks for"}},
+		{"nova's shutdown_timeout in Terraform's words", titleInvalid, &rescue.InvalidError{Attribute: "shutdown_timeout",
+			Msg: "on OpenStack the cloud shuts the server down before a rescue; remove shutdown_timeout from the request"},
+			titleInvalid, "shutdown_timeout", []string{"remove shutdown_timeout from this resource"}},
 		{"unclassified elsewhere", "Unrescue failed", errors.New("something else"), "Unrescue failed", "", []string{"something else"}},
 	} {
 		title, detail, attr := describe(c.title, c.err)

@@ -187,7 +187,7 @@ func (r *instanceResource) ImportState(ctx context.Context, req resource.ImportS
 	}
 	if inst.State != rescue.StateRescued {
 		resp.Diagnostics.AddError("Instance is not in rescue",
-			"Only an instance in rescue can be imported as rescue_instance; "+id+" is "+statusOf(inst)+
+			"Only an instance in rescue can be imported as rescue_instance; "+id+" is "+inst.StatusText()+
 				". To rescue it, add the resource to the configuration and apply.")
 		return
 	}
@@ -202,11 +202,4 @@ func (r *instanceResource) engine(ctx context.Context) (*rescue.Engine, error) {
 		return nil, errConfigUnknown
 	}
 	return r.client.Engine(ctx)
-}
-
-func statusOf(inst *rescue.Instance) string {
-	if inst.Status != "" {
-		return inst.Status
-	}
-	return string(inst.State)
 }

@@ -13,9 +13,9 @@ type Engine struct {
 	Poller  Poller
 }
 
-// NewEngine returns an engine over b with the default poller.
+// NewEngine returns an engine over b with the default poller (DefaultPoller).
 func NewEngine(b Backend) *Engine {
-	return &Engine{Backend: b, Poller: NewPoller(DefaultBackoff)}
+	return &Engine{Backend: b, Poller: DefaultPoller(b)}
 }
 
 // AlreadyRescuedError says the instance is in rescue although this resource did not rescue it.
@@ -212,20 +212,13 @@ func (e *Engine) waitUnrescued(ctx context.Context, id string) (*Instance, error
 // reverted describes an accepted action that the backend undid without a fault, with the
 // backend's reason when it can tell one.
 func (e *Engine) reverted(ctx context.Context, op, id string, i *Instance) error {
-	reason := fmt.Sprintf("the instance is %s again without a fault", statusText(i))
+	reason := fmt.Sprintf("the instance is %s again without a fault", i.StatusText())
 	if r, ok := e.Backend.(ActionReasoner); ok {
 		if why, err := r.LastActionError(ctx, id, op); err == nil && why != "" {
 			reason += ": " + why
 		}
 	}
 	return &FailedError{Op: op, InstanceID: id, Reason: reason}
-}
-
-func statusText(i *Instance) string {
-	if i.Status != "" {
-		return i.Status
-	}
-	return string(i.State)
 }
 
 func (e *Engine) waitRescueSettled(ctx context.Context, id string) (*Instance, error) {

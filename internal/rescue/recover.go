@@ -179,7 +179,7 @@ func (e *Engine) Preflight(ctx context.Context, req Request) (string, error) {
 		// An instance in error that no dead run of ours left: Rescue goes ahead as usual.
 		return "", nil
 	}
-	w := fmt.Sprintf("Instance %s is %s: a run of this provider that did not finish left its rescue or unrescue there. Apply takes that rescue over when it is complete and what the configuration asks for, else rolls it back (or replaces it) and rescues anew.", req.InstanceID, statusText(cur))
+	w := fmt.Sprintf("Instance %s is %s: a run of this provider that did not finish left its rescue or unrescue there. Apply takes that rescue over when it is complete and what the configuration asks for, else rolls it back (or replaces it) and rescues anew.", req.InstanceID, cur.StatusText())
 	if v.Warning != "" {
 		w += " " + v.Warning
 	}

@@ -8,12 +8,6 @@ import (
 	"time"
 )
 
-// Devices are the values accepted for the rescue device (hw_rescue_device).
-var Devices = []string{"cdrom", "disk", "floppy"}
-
-// Buses are the values accepted for the rescue bus (hw_rescue_bus).
-var Buses = []string{"scsi", "virtio", "ide", "usb", "sata", "fdc"}
-
 // Mode says how the rescue image is attached.
 type Mode string
 
@@ -99,6 +93,18 @@ type Instance struct {
 	// unrescuing the instance (State is then StateRescuing or StateUnrescuing): the engine
 	// neither rescues nor unrescues it and returns this error.
 	InProgress *InProgressError
+}
+
+// StatusText is what to call the instance's state in a message: the backend's Status, else
+// the neutral State; "unknown" for no instance.
+func (i *Instance) StatusText() string {
+	switch {
+	case i == nil:
+		return "unknown"
+	case i.Status != "":
+		return i.Status
+	}
+	return string(i.State)
 }
 
 // Result is what a started rescue returns.

@@ -134,13 +134,7 @@ func (o *outage) saw(err error, at time.Time) {
 }
 
 func waitCtxErr(ctx context.Context, op, id string, last *Instance, down *outage) error {
-	status := "unknown"
-	if last != nil {
-		status = last.Status
-		if status == "" {
-			status = string(last.State)
-		}
-	}
+	status := last.StatusText()
 	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 		te := &TimeoutError{Op: op, InstanceID: id, Last: status}
 		if down != nil && down.err != nil {

@@ -10,12 +10,6 @@ import (
 	"github.com/rescue-labs/terraform-provider-rescue/internal/rescue"
 )
 
-// Devices are the rescue device types, as in Nova's hw_rescue_device.
-var Devices = []string{"cdrom", "disk", "floppy"}
-
-// Buses are the rescue buses, as in Nova's hw_rescue_bus.
-var Buses = []string{"virtio", "scsi", "sata", "ide", "usb", "fdc"}
-
 // ParseHostInfo reads the disk facts from the host's domain capabilities XML
 // (virConnectGetDomainCapabilities, asked for the domain's emulator, arch, machine and type).
 func ParseHostInfo(domcapsXML string) (HostInfo, error) {
@@ -85,15 +79,13 @@ func isX86(arch string) bool {
 
 func isPOWER(arch string) bool { return strings.HasPrefix(arch, "ppc") }
 
-// rule says why device on bus cannot work on any host of this machine/arch, or "".
+// rule says why device on bus cannot work on any host of this machine/arch, or "": the rules
+// every backend shares (rescue.CheckPair), then libvirt's own.
 func rule(device, bus string, h HostInfo) string {
+	if p := rescue.CheckPair(device, bus); p != nil {
+		return p.Why
+	}
 	switch {
-	case device == "floppy" && bus != "fdc":
-		return "a floppy can only be attached on bus \"fdc\""
-	case bus == "fdc" && device != "floppy":
-		return "bus \"fdc\" only takes a floppy"
-	case device == "cdrom" && bus == "virtio":
-		return "virtio-blk has no ejectable media, libvirt refuses a cdrom on it"
 	case device == "cdrom" && bus == "usb":
 		return "libvirt attaches a USB cdrom as a usb-storage disk, from which the firmware does not boot an El Torito (ISO) image"
 	case bus == "ide" && h.Q35():
@@ -111,11 +103,11 @@ func (h HostInfo) Q35() bool { return strings.Contains(h.Machine, "q35") }
 // can use, by the host's capabilities and the known rules.
 func (h HostInfo) Supports() map[string][]string {
 	out := map[string][]string{}
-	for _, d := range Devices {
+	for _, d := range rescue.Devices {
 		if len(h.DiskDevices) > 0 && !slices.Contains(h.DiskDevices, d) {
 			continue
 		}
-		for _, b := range Buses {
+		for _, b := range rescue.Buses {
 			if len(h.Buses) > 0 && !slices.Contains(h.Buses, b) {
 				continue
 			}
@@ -131,7 +123,7 @@ func (h HostInfo) Supports() map[string][]string {
 func (h HostInfo) supportText() string {
 	s := h.Supports()
 	var parts []string
-	for _, d := range Devices {
+	for _, d := range rescue.Devices {
 		if len(s[d]) > 0 {
 			parts = append(parts, d+" on "+strings.Join(s[d], ", "))
 		}
@@ -148,19 +140,20 @@ func (h HostInfo) supportText() string {
 
 // CheckDeviceBus says whether a rescue image can be attached as device on bus on this host,
 // by its domain capabilities (DiskDevices and Buses; empty lists are not checked) and the
-// rules learnt from libvirt and QEMU: a cdrom not on virtio nor usb, a floppy only on fdc and
-// fdc only for a floppy, no IDE on q35 or POWER. The error is a *rescue.InvalidError naming the
+// rules: those every backend shares (rescue.CheckPair: a floppy only on fdc and fdc only for a
+// floppy, no cdrom on virtio), then those learnt from libvirt and QEMU (no cdrom on usb, no IDE
+// on q35 or POWER). The error is a *rescue.InvalidError naming the
 // pair and what the host supports; Attribute is "device" for an unknown or unsupported device
 // type, else "bus".
 func CheckDeviceBus(device, bus string, host HostInfo) error {
 	bad := func(attr, why string) error {
 		return &rescue.InvalidError{Attribute: attr, Msg: fmt.Sprintf("device %q on bus %q is not possible: %s. %s", device, bus, why, host.supportText())}
 	}
-	if !slices.Contains(Devices, device) {
-		return bad("device", "device must be one of "+strings.Join(Devices, ", "))
+	if !slices.Contains(rescue.Devices, device) {
+		return bad("device", "device must be one of "+strings.Join(rescue.Devices, ", "))
 	}
-	if !slices.Contains(Buses, bus) {
-		return bad("bus", "bus must be one of "+strings.Join(Buses, ", "))
+	if !slices.Contains(rescue.Buses, bus) {
+		return bad("bus", "bus must be one of "+strings.Join(rescue.Buses, ", "))
 	}
 	if len(host.DiskDevices) > 0 && !slices.Contains(host.DiskDevices, device) {
 		return bad("device", fmt.Sprintf("the host's domain capabilities list no %s device", device))

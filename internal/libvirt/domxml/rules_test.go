@@ -59,8 +59,8 @@ func TestCheckDeviceBus(t *testing.T) {
 		{"pc", "disk", "sata", "", ""},
 		{"pc", "disk", "fdc", "bus", "only takes a floppy"},
 		{"pc", "floppy", "fdc", "", ""},
-		{"pc", "floppy", "ide", "bus", "only be attached on bus \"fdc\""},
-		{"pc", "floppy", "virtio", "bus", "only be attached on bus \"fdc\""},
+		{"pc", "floppy", "ide", "bus", "needs bus \"fdc\""},
+		{"pc", "floppy", "virtio", "bus", "needs bus \"fdc\""},
 		{"q35", "cdrom", "ide", "bus", "q35"},
 		{"q35", "disk", "ide", "bus", "capabilities list no ide bus"},
 		{"q35", "cdrom", "sata", "", ""},
@@ -100,7 +100,7 @@ func TestCheckDeviceBus(t *testing.T) {
 
 func TestCheckDeviceBusMessage(t *testing.T) {
 	err := CheckDeviceBus("cdrom", "virtio", hostInfo(t, "q35"))
-	want := `invalid bus: device "cdrom" on bus "virtio" is not possible: virtio-blk has no ejectable media, libvirt refuses a cdrom on it. ` +
+	want := `invalid bus: device "cdrom" on bus "virtio" is not possible: virtio-blk has no ejectable media, so a cdrom cannot be attached on bus "virtio". ` +
 		`This host (x86_64 pc-q35-7.2) supports: cdrom on scsi, sata; disk on virtio, scsi, sata, usb; floppy on fdc.`
 	if err == nil || err.Error() != want {
 		t.Errorf("got  %v\nwant %s", err, want)
