@@ -134,7 +134,7 @@ func TestProto_actionsFlowFake(t *testing.T) {
 
 // Where the backend makes a password (Nova, the fake), an action without admin_pass_wo fails at
 // plan on that attribute, and its invocation changes nothing. A password whose value is not
-// known yet (ephemeral, from another resource) is fine at plan.
+// known yet (ephemeral, from another resource) is fine at plan; an empty one is refused.
 func TestProto_actionPasswordRequired(t *testing.T) {
 	f := rescuetest.New("web")
 	rs, _ := fakeActions(t, f)
@@ -144,6 +144,9 @@ func TestProto_actionPasswordRequired(t *testing.T) {
 	}
 	_, d := rs.invoke(t, map[string]any{"instance_id": "web"})
 	errorOn(t, d, "Rescue password required", "admin_pass_wo")
+	errorOn(t, rs.plan(t, map[string]any{"instance_id": "web", "admin_pass_wo": ""}), "Empty rescue password", "admin_pass_wo")
+	_, d = rs.invoke(t, map[string]any{"instance_id": "web", "admin_pass_wo": ""})
+	errorOn(t, d, "Empty rescue password", "admin_pass_wo")
 	if len(f.Calls()) != 0 || f.State("web") != rescue.StateActive {
 		t.Fatalf("the invocation changed something: %v", f.Calls())
 	}

@@ -160,7 +160,16 @@ func (a *rescueAction) ModifyPlan(ctx context.Context, req action.ModifyPlanRequ
 
 // needsPassword reports false (with an error on admin_pass_wo) when the backend makes a
 // password (Nova) and none is given: an action cannot show it.
+//
+// An empty password is refused on every backend: the framework validates write-only attributes
+// of an action only where NewServer hands it them null, so LengthAtLeast never sees it.
 func needsPassword(b rescue.Backend, pass types.String, diags *diag.Diagnostics) bool {
+	if !pass.IsNull() && !pass.IsUnknown() && pass.ValueString() == "" {
+		diags.AddAttributeError(path.Root("admin_pass_wo"), "Empty rescue password",
+			"admin_pass_wo is an empty string: give the password the rescue system should have, or leave "+
+				"the attribute out where the backend allows it (libvirt: no password).")
+		return false
+	}
 	pm, ok := b.(rescue.PasswordMaker)
 	if !ok || !pm.MakesPassword() || !pass.IsNull() {
 		return true
