@@ -161,8 +161,8 @@ func (a *rescueAction) ModifyPlan(ctx context.Context, req action.ModifyPlanRequ
 // needsPassword reports false (with an error on admin_pass_wo) when the backend makes a
 // password (Nova) and none is given: an action cannot show it.
 //
-// An empty password is refused on every backend: the framework validates write-only attributes
-// of an action only where NewServer hands it them null, so LengthAtLeast never sees it.
+// An empty password is refused on every backend: NewServer hands the framework's validation the
+// write-only attributes as null, so their validators (LengthAtLeast) never see the value.
 func needsPassword(b rescue.Backend, pass types.String, diags *diag.Diagnostics) bool {
 	if !pass.IsNull() && !pass.IsUnknown() && pass.ValueString() == "" {
 		diags.AddAttributeError(path.Root("admin_pass_wo"), "Empty rescue password",
