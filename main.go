@@ -2,11 +2,11 @@
 package main
 
 import (
-	"context"
 	"flag"
 	"log"
 
-	"github.com/hashicorp/terraform-plugin-framework/providerserver"
+	"github.com/hashicorp/terraform-plugin-go/tfprotov6"
+	"github.com/hashicorp/terraform-plugin-go/tfprotov6/tf6server"
 
 	"github.com/rescue-labs/terraform-provider-rescue/internal/provider"
 )
@@ -19,10 +19,20 @@ func main() {
 	flag.BoolVar(&debug, "debug", false, "run the provider with support for debuggers like delve")
 	flag.Parse()
 
-	err := providerserver.Serve(context.Background(), provider.New(version), providerserver.ServeOpts{
-		Address: "registry.terraform.io/rescue-labs/rescue",
-		Debug:   debug,
-	})
+	// provider.NewServer is the framework's server with a repair (see there), so it is served
+	// as providerserver.Serve would serve the framework's own.
+	var opts []tf6server.ServeOpt
+	if debug {
+		opts = append(opts, tf6server.WithManagedDebug())
+	}
+	newServer := provider.NewServer(provider.New(version))
+	err := tf6server.Serve("registry.terraform.io/rescue-labs/rescue", func() tfprotov6.ProviderServer {
+		s, err := newServer()
+		if err != nil {
+			log.Fatal(err.Error())
+		}
+		return s
+	}, opts...)
 	if cerr := provider.CloseAll(); cerr != nil {
 		log.Printf("closing backend connections: %v", cerr)
 	}

@@ -401,6 +401,7 @@ func (r *rescueRun) defineLocked() error {
 
 // shutdown shuts the guest down cleanly, forced off after the shutdown timeout.
 func (r *rescueRun) shutdown(ctx context.Context) error {
+	rescue.Progress(ctx, fmt.Sprintf("rescue definition in place; shutting down %s (ACPI, forced off after %s)", r.o.d.Name, r.timeout))
 	r.shutdownBegan = time.Now()
 	return r.b.powerOff(ctx, r.o.l, r.o.d, r.timeout)
 }
@@ -408,8 +409,12 @@ func (r *rescueRun) shutdown(ctx context.Context) error {
 // start starts the rescue definition (and watches its first boot).
 func (r *rescueRun) start(ctx context.Context) error {
 	j, p := r.j, r.p
+	rescue.Progress(ctx, "shut off; starting the rescue definition")
 	err := r.b.startRescue(ctx, r.o.l, r.o.d, bootTarget{InstanceID: r.req.InstanceID, Path: j.Overlay.Path, Device: p.Device, Bus: p.Bus, Image: p.Image.Spec, Watch: r.watch})
 	r.started = err == nil
+	if r.started {
+		rescue.Progress(ctx, startedText(r.watch))
+	}
 	return err
 }
 

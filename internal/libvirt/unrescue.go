@@ -150,6 +150,7 @@ func (r *unrescueRun) shutdown(ctx context.Context) error {
 	}
 	r.ranRescue = liveRescue || r.j.State == stateRescued
 	if liveRescue {
+		rescue.Progress(ctx, "shutting down the rescue guest of "+d.Name)
 		if err := r.b.powerOff(ctx, l, d, r.j.shutdownTimeout()); err != nil {
 			return err
 		}
@@ -161,7 +162,7 @@ func (r *unrescueRun) shutdown(ctx context.Context) error {
 // defineOriginal defines the original again with the journal (state restoring) in its
 // metadata, only while the journal is still this operation's (another run may have finished or
 // taken it meanwhile).
-func (r *unrescueRun) defineOriginal(context.Context) error {
+func (r *unrescueRun) defineOriginal(ctx context.Context) error {
 	if r.restoring {
 		return nil
 	}
@@ -190,6 +191,7 @@ func (r *unrescueRun) defineOriginal(context.Context) error {
 		return err
 	}
 	*r.j = rj
+	rescue.Progress(ctx, "original definition restored")
 	return nil
 }
 
@@ -202,6 +204,7 @@ func (r *unrescueRun) start(ctx context.Context) error {
 	if err := startDomain(ctx, r.o.l, r.o.d); err != nil && !isCode(err, golibvirt.ErrOperationInvalid) {
 		return fmt.Errorf("start domain %s on its original definition: %w", r.o.d.Name, err)
 	}
+	rescue.Progress(ctx, "started from its own disks")
 	r.running = true
 	return nil
 }

@@ -13,7 +13,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/hashicorp/terraform-plugin-framework/providerserver"
 	"github.com/hashicorp/terraform-plugin-go/tfprotov6"
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
 	"github.com/hashicorp/terraform-plugin-testing/knownvalue"
@@ -42,7 +41,7 @@ func fastFactories(t *testing.T, f *rescuetest.Fake) map[string]func() (tfprotov
 	_ = os.Setenv("TF_ACC_TERRAFORM_PATH", p)
 	open := func(context.Context) (rescue.Backend, error) { return f, nil }
 	return map[string]func() (tfprotov6.ProviderServer, error){
-		"rescue": providerserver.NewProtocol6WithError(provider.NewWithBackend("test", open)()),
+		"rescue": provider.NewServer(provider.NewWithBackend("test", open)),
 	}
 }
 

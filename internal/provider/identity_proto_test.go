@@ -7,7 +7,6 @@ import (
 	"context"
 	"testing"
 
-	"github.com/hashicorp/terraform-plugin-framework/providerserver"
 	"github.com/hashicorp/terraform-plugin-go/tfprotov6"
 	"github.com/hashicorp/terraform-plugin-go/tftypes"
 	"github.com/hashicorp/terraform-plugin-testing/helper/resource"
@@ -25,7 +24,7 @@ func protoServer(t *testing.T, f *rescuetest.Fake) (tfprotov6.ProviderServer, *t
 	t.Helper()
 	ctx := context.Background()
 	open := func(context.Context) (rescue.Backend, error) { return f, nil }
-	srv, err := providerserver.NewProtocol6WithError(provider.NewWithBackend("test", open)())()
+	srv, err := provider.NewServer(provider.NewWithBackend("test", open))()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -192,9 +192,9 @@ func TestProto_listResource(t *testing.T) {
 	}
 }
 
-// configuredServer is the real provider (no injected backend) configured with one backend
+// configuredListServer is the real provider (no injected backend) configured with one backend
 // block, as Terraform configures it.
-func configuredServer(t *testing.T, block string, vals map[string]tftypes.Value) (tfprotov6.ProviderServer, *tfprotov6.GetProviderSchemaResponse) {
+func configuredListServer(t *testing.T, block string, vals map[string]tftypes.Value) (tfprotov6.ProviderServer, *tfprotov6.GetProviderSchemaResponse) {
 	t.Helper()
 	ctx := context.Background()
 	srv, err := providerserver.NewProtocol6WithError(provider.New("test")())()
@@ -227,7 +227,7 @@ func TestProtoNova_listResource(t *testing.T) {
 	rescued := n.CreateServer(t, acctest.ServerOpts{Name: prefix + "rescued"})
 	plain := n.CreateServer(t, acctest.ServerOpts{Name: prefix + "plain"})
 	n.RescueOOB(t, rescued, "")
-	srv, schemas := configuredServer(t, "openstack", map[string]tftypes.Value{
+	srv, schemas := configuredListServer(t, "openstack", map[string]tftypes.Value{
 		"token":              str(n.Token),
 		"endpoint_overrides": strMap(map[string]string{"compute": n.ComputeURL, "image": n.ImageURL}),
 	})
@@ -261,7 +261,7 @@ func TestProtoLibvirt_listResource(t *testing.T) {
 	t.Cleanup(func() { s.unrescueOOB(t, "lst-rescued") })
 	uuid, scope := lvIdentity(t, s, "lst-rescued")
 
-	srv, schemas := configuredServer(t, "libvirt", map[string]tftypes.Value{"uri": str(s.uri)})
+	srv, schemas := configuredListServer(t, "libvirt", map[string]tftypes.Value{"uri": str(s.uri)})
 	c := newListClient(t, srv, schemas)
 	got, diags := c.list(map[string]tftypes.Value{"name_regex": str("^lst-")}, true, 0)
 	if len(diags) > 0 || len(got) != 1 {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/hashicorp/terraform-plugin-framework-validators/int64validator"
 	"github.com/hashicorp/terraform-plugin-framework-validators/stringvalidator"
+	"github.com/hashicorp/terraform-plugin-framework/action"
 	"github.com/hashicorp/terraform-plugin-framework/datasource"
 	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-framework/list"
@@ -25,6 +26,7 @@ import (
 var _ provider.Provider = (*rescueProvider)(nil)
 var _ provider.ProviderWithValidateConfig = (*rescueProvider)(nil)
 var _ provider.ProviderWithListResources = (*rescueProvider)(nil)
+var _ provider.ProviderWithActions = (*rescueProvider)(nil)
 
 // rescueProvider is the "rescue" provider.
 type rescueProvider struct {
@@ -194,7 +196,7 @@ func (p *rescueProvider) Configure(ctx context.Context, req provider.ConfigureRe
 	}
 	if p.backend != nil {
 		c := &client{kind: "injected", open: p.backend}
-		resp.ResourceData, resp.DataSourceData, resp.ListResourceData = c, c, c
+		resp.ResourceData, resp.DataSourceData, resp.ListResourceData, resp.ActionData = c, c, c, c
 		return
 	}
 	data, diags := sharedClient(configKey(req.Config.Raw.String(), os.Environ()), func() (*client, diag.Diagnostics) {
@@ -205,7 +207,7 @@ func (p *rescueProvider) Configure(ctx context.Context, req provider.ConfigureRe
 		return
 	}
 	tflog.Debug(ctx, "rescue provider configured", map[string]any{"backend": data.kind})
-	resp.ResourceData, resp.DataSourceData, resp.ListResourceData = data, data, data
+	resp.ResourceData, resp.DataSourceData, resp.ListResourceData, resp.ActionData = data, data, data, data
 }
 
 func (p *rescueProvider) Resources(context.Context) []func() resource.Resource {
@@ -215,6 +217,11 @@ func (p *rescueProvider) Resources(context.Context) []func() resource.Resource {
 // ListResources are what `terraform query` lists (Terraform 1.14 and later).
 func (p *rescueProvider) ListResources(context.Context) []func() list.ListResource {
 	return []func() list.ListResource{NewInstanceListResource}
+}
+
+// Actions are the break-glass actions (Terraform 1.14 and later).
+func (p *rescueProvider) Actions(context.Context) []func() action.Action {
+	return []func() action.Action{NewRescueAction, NewUnrescueAction}
 }
 
 func (p *rescueProvider) DataSources(context.Context) []func() datasource.DataSource {

@@ -302,3 +302,17 @@ func (f *Fake) List(_ context.Context, flt rescue.Filter) ([]rescue.Listed, erro
 
 // Scope implements rescue.Scoper.
 func (f *Fake) Scope() string { return "fake:test" }
+
+// MakesPassword implements rescue.PasswordMaker: like Nova, a rescue without a password gets a
+// generated one.
+func (f *Fake) MakesPassword() bool { return true }
+
+// Hold makes Get report an operation of another live run on the instance (ip; nil releases
+// it), as a held lease does: the engine neither rescues nor unrescues it meanwhile.
+func (f *Fake) Hold(id string, ip *rescue.InProgressError) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if i, ok := f.instances[id]; ok {
+		i.InProgress = ip
+	}
+}
