@@ -48,6 +48,8 @@ type Backend struct {
 
 	// own keeps the local records of operations in flight (ownership.go).
 	own ownership
+	// batch is what GetMany knows between the shared poller's listings (batch.go).
+	batch batchState
 }
 
 var _ rescue.Backend = (*Backend)(nil)
@@ -509,12 +511,7 @@ func (b *Backend) Get(ctx context.Context, instanceID string) (*rescue.Instance,
 	if err != nil {
 		return nil, triedFor(getError(instanceID, err), time.Since(start))
 	}
-	inst := instanceOf(s)
-	b.observe(instanceID, inst.State)
-	if ip := b.liveOther(instanceID); ip != nil {
-		inst.InProgress = ip
-	}
-	return inst, nil
+	return b.serverInstance(instanceID, s), nil
 }
 
 // instanceOf maps a Nova server to the engine's Instance (pure logic).

@@ -37,6 +37,8 @@ type client struct {
 
 	mu      sync.Mutex
 	backend rescue.Backend
+	// engine is the one engine over backend: its waits share one poller (rescue.DefaultPoller).
+	engine *rescue.Engine
 	// opening is closed when the connect in progress ends (nil when none is).
 	opening chan struct{}
 	// authErr is kept once the backend refused the credentials: every further resource of
@@ -95,9 +97,9 @@ func (c *client) Engine(ctx context.Context) (*rescue.Engine, error) {
 			return nil, c.authErr
 		}
 		if c.backend != nil {
-			b := c.backend
+			e := c.engine
 			c.mu.Unlock()
-			return rescue.NewEngine(b), nil
+			return e, nil
 		}
 		if c.opening == nil {
 			return c.connect(ctx)
@@ -129,18 +131,18 @@ func (c *client) connect(ctx context.Context) (*rescue.Engine, error) {
 		}
 		return nil, err
 	}
-	c.backend = b
+	c.backend, c.engine = b, rescue.NewEngine(b)
 	openMu.Lock()
 	opened = append(opened, c)
 	openMu.Unlock()
-	return rescue.NewEngine(b), nil
+	return c.engine, nil
 }
 
 func (c *client) close() error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if cl, ok := c.backend.(rescue.Closer); ok {
-		c.backend = nil
+		c.backend, c.engine = nil, nil
 		return cl.Close()
 	}
 	return nil

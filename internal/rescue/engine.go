@@ -13,9 +13,9 @@ type Engine struct {
 	Poller  Poller
 }
 
-// NewEngine returns an engine over b with the default poller.
+// NewEngine returns an engine over b with the default poller (DefaultPoller).
 func NewEngine(b Backend) *Engine {
-	return &Engine{Backend: b, Poller: NewPoller(DefaultBackoff)}
+	return &Engine{Backend: b, Poller: DefaultPoller(b)}
 }
 
 // AlreadyRescuedError says the instance is in rescue although this resource did not rescue it.
