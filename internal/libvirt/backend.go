@@ -63,6 +63,9 @@ type Backend struct {
 	// defaultBootWatch, a negative value turns the watch off. bootGrace is how long it goes on
 	// after the first read of the rescue device (0: defaultBootGrace).
 	bootWatch, bootGrace time.Duration
+	// caps and scans share reads that the resources of a run repeat (lookups.go).
+	caps  hostCaps
+	scans flights
 }
 
 var _ rescue.Backend = (*Backend)(nil)

@@ -116,4 +116,13 @@
 // Backend works on the domain; anything else is a rescue that stopped halfway: StateError with
 // Status StatusIncomplete and a Fault that says so. The engine then unrescues it on delete
 // (restoring the original), and a new Rescue rolls it back first and rescues again.
+//
+// # Shared waits
+//
+// For a shared poller (rescue.BatchGetter, rescue.ChangeNotifier): GetMany answers many waits
+// with one list of all domains and Get's reading of each asked domain (batch.go); Changes sends
+// the ids of domains whose lifecycle or rescue journal changed, from libvirt's domain events on
+// the shared connection, and closes when that connection is lost (events.go). Reads that the
+// resources of one run repeat (domain capabilities, the image's content, the scan for domains
+// that use the image) are made once (lookups.go).
 package libvirt

@@ -45,6 +45,13 @@ func (b *Backend) Get(ctx context.Context, instanceID string) (_ *rescue.Instanc
 	if err != nil {
 		return nil, err
 	}
+	return b.instance(l, d, instanceID)
+}
+
+// instance reads domain d, asked for as instanceID, for Get and GetMany: its journal, its
+// state and, with a journal, its definition (see Get). A domain that vanished meanwhile is a
+// NotFoundError.
+func (b *Backend) instance(l *golibvirt.Libvirt, d golibvirt.Domain, instanceID string) (*rescue.Instance, error) {
 	inst := &rescue.Instance{ID: instanceID, Name: d.Name}
 	if s := b.inflightState(d.UUID); s != "" {
 		inst.State, inst.Status = s, string(s)

@@ -357,13 +357,22 @@ func isRelativePath(spec string) bool {
 // error.
 func contentOf(ctx context.Context, l *golibvirt.Libvirt, t *target, img *image) (imageContent, error) {
 	key := fmt.Sprintf("%s|%s|%s|%s|%d|%d", t.Display, img.Vol.Pool, img.Vol.Key, img.Format, img.Capacity, img.FileSize)
+	read := func() (any, error) {
+		if c, err, ok := contents.get(key); ok {
+			return c, err
+		}
+		c, err := readContent(ctx, l, t, img)
+		if _, ok := cannotTell(err); err == nil || ok {
+			contents.put(key, c, err)
+		}
+		return c, err
+	}
 	if c, err, ok := contents.get(key); ok {
 		return c, err
 	}
-	c, err := readContent(ctx, l, t, img)
-	if _, ok := cannotTell(err); err == nil || ok {
-		contents.put(key, c, err)
-	}
+	// Concurrent validations of one image read it once (lookups.go).
+	v, err := contentFlights.do(ctx, key, read)
+	c, _ := v.(imageContent)
 	return c, err
 }
 

@@ -127,7 +127,7 @@ func (b *Backend) validate(ctx context.Context, l *golibvirt.Libvirt, d golibvir
 	}
 	p = &plan{Plan: rescue.Plan{Mode: rescue.ModeLegacy}}
 	if req.Device != "" || req.Bus != "" {
-		m, host, err := hostInfo(l, orig)
+		m, host, err := b.hostInfo(ctx, l, orig)
 		if err != nil {
 			return nil, err
 		}
@@ -185,7 +185,7 @@ func (b *Backend) validate(ctx context.Context, l *golibvirt.Libvirt, d golibvir
 	if err != nil {
 		return nil, err
 	}
-	if err := checkNotInUse(l, img); err != nil {
+	if err := b.checkNotInUse(ctx, l, img); err != nil {
 		return nil, err
 	}
 	w, err := checkContent(ctx, l, b.target, img, p.Device)
@@ -211,13 +211,36 @@ func checkPersistent(l *golibvirt.Libvirt, d golibvirt.Domain, id string) error 
 }
 
 // hostInfo reads the host's disk capabilities for the domain's emulator, arch, machine and
-// type. A driver without domain capabilities (the test driver) gives a HostInfo with unknown
-// buses and devices: only the fixed rules apply then.
-func hostInfo(l *golibvirt.Libvirt, orig string) (domxml.MachineInfo, domxml.HostInfo, error) {
+// type, once per Backend (see lookups.go). A driver without domain capabilities (the test
+// driver) gives a HostInfo with unknown buses and devices: only the fixed rules apply then.
+func (b *Backend) hostInfo(ctx context.Context, l *golibvirt.Libvirt, orig string) (domxml.MachineInfo, domxml.HostInfo, error) {
 	m, err := domxml.Machine(orig)
 	if err != nil {
 		return m, domxml.HostInfo{}, fmt.Errorf("read machine of domain: %w", err)
 	}
+	key := strings.Join([]string{m.Emulator, m.Arch, m.Machine, m.DomainType}, "|")
+	if h, ok := b.caps.get(key); ok {
+		return m, h, nil
+	}
+	v, err := b.scans.do(ctx, "caps|"+key, func() (any, error) {
+		if h, ok := b.caps.get(key); ok {
+			return h, nil // read by a flight that ended since the look-up above
+		}
+		h, err := readHostInfo(l, m)
+		if err == nil {
+			b.caps.put(key, h)
+		}
+		return h, err
+	})
+	if err != nil {
+		return m, domxml.HostInfo{}, err
+	}
+	h, _ := v.(domxml.HostInfo)
+	return m, cloneHost(h), nil
+}
+
+// readHostInfo is hostInfo without the cache.
+func readHostInfo(l *golibvirt.Libvirt, m domxml.MachineInfo) (domxml.HostInfo, error) {
 	opt := func(s string) golibvirt.OptString {
 		if s == "" {
 			return nil
@@ -227,18 +250,18 @@ func hostInfo(l *golibvirt.Libvirt, orig string) (domxml.MachineInfo, domxml.Hos
 	caps, err := l.ConnectGetDomainCapabilities(opt(m.Emulator), opt(m.Arch), opt(m.Machine), opt(m.DomainType), 0)
 	if err != nil {
 		if isCode(err, golibvirt.ErrNoSupport) {
-			return m, domxml.HostInfo{DomainType: m.DomainType, Arch: m.Arch, Machine: m.Machine}, nil
+			return domxml.HostInfo{DomainType: m.DomainType, Arch: m.Arch, Machine: m.Machine}, nil
 		}
-		return m, domxml.HostInfo{}, fmt.Errorf("read the host's domain capabilities for %s/%s/%s: %w", m.DomainType, m.Arch, m.Machine, err)
+		return domxml.HostInfo{}, fmt.Errorf("read the host's domain capabilities for %s/%s/%s: %w", m.DomainType, m.Arch, m.Machine, err)
 	}
 	h, err := domxml.ParseHostInfo(caps)
 	if err != nil {
-		return m, domxml.HostInfo{}, fmt.Errorf("parse the host's domain capabilities: %w", err)
+		return domxml.HostInfo{}, fmt.Errorf("parse the host's domain capabilities: %w", err)
 	}
 	if h.Machine == "" {
 		h.Machine = m.Machine
 	}
-	return m, h, nil
+	return h, nil
 }
 
 // defaultImage is the rescue image when image_id is not set: the backing image of the root
@@ -287,8 +310,16 @@ func defaultImage(l *golibvirt.Libvirt, orig, name string, started *startedPools
 // checkNotInUse refuses an image that a domain (the one to rescue included) has as a writable
 // disk: the rescue overlay would be backed by a file that changes under it, and the domain's
 // own root disk cannot be its rescue image. Read-only uses (cdroms, <readonly/> disks, backing
-// files) are fine. It reads the persistent and, for running domains, the live definitions.
-func checkNotInUse(l *golibvirt.Libvirt, img *image) error {
+// files) are fine. It reads the persistent and, for running domains, the live definitions;
+// concurrent checks of one image share one scan (see lookups.go).
+func (b *Backend) checkNotInUse(ctx context.Context, l *golibvirt.Libvirt, img *image) error {
+	key := "in-use|" + img.Path + "|" + img.Pool.Name + "|" + img.Vol.Name
+	_, err := b.scans.do(ctx, key, func() (any, error) { return nil, scanInUse(l, img) })
+	return err
+}
+
+// scanInUse is checkNotInUse's scan of all domains.
+func scanInUse(l *golibvirt.Libvirt, img *image) error {
 	doms, _, err := l.ConnectListAllDomains(1, 0)
 	if err != nil {
 		return fmt.Errorf("list domains to check that no domain uses the rescue image: %w", err)
