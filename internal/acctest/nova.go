@@ -194,12 +194,10 @@ func (n *Nova) CreateServer(t testing.TB, o ServerOpts) string {
 }
 
 // CreateServers boots count image-backed servers named o.Name-00, o.Name-01, ... (o.Name
-// defaults to the test name) at once, waits until all are ACTIVE, and deletes them when the
-// test ends. It returns their ids in name order.
+// defaults to the test name) without waiting between them, then waits until all are ACTIVE,
+// and deletes them when the test ends. It returns their ids in name order.
 func (n *Nova) CreateServers(t testing.TB, count int, o ServerOpts) []string {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 4*time.Minute)
-	defer cancel()
 	if o.Name == "" {
 		o.Name = strings.ReplaceAll(t.Name(), "/", "-")
 	}
@@ -215,9 +213,11 @@ func (n *Nova) CreateServers(t testing.TB, count int, o ServerOpts) []string {
 		}
 	})
 	for i := 0; i < count; i++ {
+		ctx, cancel := ctxT()
 		s, err := servers.Create(ctx, n.Compute, servers.CreateOpts{Name: fmt.Sprintf("%s-%02d", o.Name, i),
 			FlavorRef: "1", Networks: "none", ImageRef: o.ImageRef, Metadata: o.Metadata,
 			AvailabilityZone: o.AvailabilityZone}, nil).Extract()
+		cancel()
 		if err != nil {
 			t.Fatalf("create server %d of %d: %v", i+1, count, err)
 		}

@@ -52,6 +52,13 @@ type fleetRow struct {
 
 func (r fleetRow) getsPerSecond() float64 { return float64(r.serverGETs) / r.apply.Seconds() }
 
+// String is the row of the table.
+func (r fleetRow) String() string {
+	return fmt.Sprintf("| %d | %s | %d | %.1f | %d | %.1f s | %.1f s | %d ms | %d ms | %.0f MiB |", r.n, r.poller, r.serverGETs,
+		r.getsPerSecond(), r.imageGETs, r.apply.Seconds(), r.destroy.Seconds(), r.lagP50.Milliseconds(),
+		r.lagP95.Milliseconds(), float64(r.peakRSS)/1024)
+}
+
 // BenchmarkFleet prints the fleet table. BENCH_N (default "1,20,100") lists the sizes.
 func BenchmarkFleet(b *testing.B) {
 	sizes := benchSizes(b)
@@ -80,8 +87,7 @@ func BenchmarkFleet(b *testing.B) {
 				b.Fatalf("N=%d, %s poller: %v", size, p.name, err)
 			}
 			rows = append(rows, row)
-			fmt.Fprintf(os.Stderr, "bench: N=%d %s: %d server GETs, apply %v, destroy %v\n", size, p.name,
-				row.serverGETs, row.apply.Round(time.Millisecond), row.destroy.Round(time.Millisecond))
+			fmt.Fprintf(os.Stderr, "bench: %s\n", row) // the table so far, in case the run is cut short
 		}
 	}
 	b.StopTimer()
@@ -379,9 +385,7 @@ func printFleet(rows []fleetRow) {
 	fmt.Printf("\n| N | poller | server GETs | GETs/s | image GETs | apply | destroy | lag p50 | lag p95 | peak RSS |\n")
 	fmt.Printf("|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|\n")
 	for _, r := range rows {
-		fmt.Printf("| %d | %s | %d | %.1f | %d | %.1f s | %.1f s | %d ms | %d ms | %.0f MiB |\n", r.n, r.poller, r.serverGETs,
-			r.getsPerSecond(), r.imageGETs, r.apply.Seconds(), r.destroy.Seconds(), r.lagP50.Milliseconds(),
-			r.lagP95.Milliseconds(), float64(r.peakRSS)/1024)
+		fmt.Println(r)
 	}
 	fmt.Printf("\nper-instance / shared, side by side:\n\n| N | server GETs | GETs/s | apply | lag p50 | peak RSS |\n|---:|---:|---:|---:|---:|---:|\n")
 	for i := 0; i+1 < len(rows); i += 2 {
