@@ -143,7 +143,10 @@ func TestAccNovaFleet_forEach20SharedPoller(t *testing.T) {
 	// both pollers; the waits' reads are what the shared poller makes O(1) per tick: a listing
 	// per tick (or a GET of the one server when it waits alone), plus at most one early read
 	// per waiter that arrives between ticks. The per-instance poller reads every server on its
-	// own timer (about 8 reads per server in a 6 s rescue).
+	// own timer: up to about 8 reads per server in a 6 s rescue when the POSTs are quick; on a
+	// loaded machine, where the POSTs take most of the rescue time, its waits are short and it
+	// stays under this bound too (measured at load 27: 51 reads against a bound of 254; the
+	// shared poller: 4 listings).
 	if g.before > 10*count {
 		t.Errorf("%d GET /servers/{id} before the rescue POSTs of %d servers, want at most 10 per server: %s", g.before, count, g)
 	}
