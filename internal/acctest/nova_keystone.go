@@ -91,7 +91,7 @@ func startKeystoneEnv() (*KeystoneEnv, error) {
 	if err := CheckNova(); err != nil {
 		return nil, err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	ks, err := StartKeystone(ctx, "")
 	if err != nil {
