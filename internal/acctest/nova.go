@@ -193,6 +193,42 @@ func (n *Nova) CreateServer(t testing.TB, o ServerOpts) string {
 	return s.ID
 }
 
+// CreateServers boots count image-backed servers named o.Name-00, o.Name-01, ... (o.Name
+// defaults to the test name) without waiting between them, then waits until all are ACTIVE,
+// and deletes them when the test ends. It returns their ids in name order.
+func (n *Nova) CreateServers(t testing.TB, count int, o ServerOpts) []string {
+	t.Helper()
+	if o.Name == "" {
+		o.Name = strings.ReplaceAll(t.Name(), "/", "-")
+	}
+	if o.ImageRef == "" {
+		o.ImageRef = PlainImageID
+	}
+	ids := make([]string, 0, count)
+	t.Cleanup(func() {
+		if !o.KeepOnCleanup {
+			for _, id := range ids {
+				n.deleteAndWait(t, id)
+			}
+		}
+	})
+	for i := 0; i < count; i++ {
+		ctx, cancel := ctxT()
+		s, err := servers.Create(ctx, n.Compute, servers.CreateOpts{Name: fmt.Sprintf("%s-%02d", o.Name, i),
+			FlavorRef: "1", Networks: "none", ImageRef: o.ImageRef, Metadata: o.Metadata,
+			AvailabilityZone: o.AvailabilityZone}, nil).Extract()
+		cancel()
+		if err != nil {
+			t.Fatalf("create server %d of %d: %v", i+1, count, err)
+		}
+		ids = append(ids, s.ID)
+	}
+	for _, id := range ids {
+		n.WaitStatus(t, id, "ACTIVE")
+	}
+	return ids
+}
+
 // Server reads a server; t fails on any error (a missing server too).
 func (n *Nova) Server(t testing.TB, id string) *servers.Server {
 	t.Helper()

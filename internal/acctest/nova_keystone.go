@@ -39,6 +39,11 @@ const (
 	// KeystoneAdminUser / KeystoneAdminPassword: the bootstrap admin (project admin).
 	KeystoneAdminUser     = "admin"
 	KeystoneAdminPassword = "admin"
+	// KeystoneAdminProject is the admin user's project.
+	KeystoneAdminProject = "admin"
+	// KeystoneNovaPageSize is the Keystone-backed Nova's [api] max_limit: a listing of more
+	// servers than this takes several pages.
+	KeystoneNovaPageSize = 2
 )
 
 // KeystoneProcess is a running keystone-wsgi-public with a sqlite database in Dir.
@@ -60,6 +65,8 @@ type KeystoneEnv struct {
 	// Nova is a Nova process that authenticates with this Keystone; its client acts as the
 	// demo user in project demo (servers it creates belong to demo).
 	Nova *Nova
+	// Admin is the same Nova with a client of the admin user in project admin.
+	Admin *Nova
 }
 
 var (
@@ -84,7 +91,7 @@ func startKeystoneEnv() (*KeystoneEnv, error) {
 	if err := CheckNova(); err != nil {
 		return nil, err
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	defer cancel()
 	ks, err := StartKeystone(ctx, "")
 	if err != nil {
@@ -104,19 +111,30 @@ func startKeystoneEnv() (*KeystoneEnv, error) {
 	if err := ks.Register(ctx, computeURL, imageURL); err != nil {
 		return nil, err
 	}
-	p, err := StartNova(ctx, NovaOptions{Auth: "keystone", KeystoneURL: ks.AuthURL, ComputePort: cport, ImagePort: gport})
+	p, err := StartNova(ctx, NovaOptions{Auth: "keystone", KeystoneURL: ks.AuthURL, ComputePort: cport, ImagePort: gport,
+		MaxLimit: KeystoneNovaPageSize})
 	if err != nil {
 		return nil, err
 	}
 	AtExit(func() { _ = p.Stop() })
-	pc, err := openstack.AuthenticatedClient(ctx, gophercloud.AuthOptions{
-		IdentityEndpoint: ks.AuthURL, Username: KeystoneDemoUser, Password: KeystoneDemoPassword,
-		TenantName: KeystoneDemoProject, DomainName: "Default", AllowReauth: true,
-	})
-	if err != nil {
-		return nil, fmt.Errorf("authenticate as %s at %s: %w", KeystoneDemoUser, ks.AuthURL, err)
+	env := &KeystoneEnv{KeystoneProcess: ks}
+	for _, u := range []struct {
+		user, pass, project string
+		nova                **Nova
+	}{
+		{KeystoneDemoUser, KeystoneDemoPassword, KeystoneDemoProject, &env.Nova},
+		{KeystoneAdminUser, KeystoneAdminPassword, KeystoneAdminProject, &env.Admin},
+	} {
+		pc, err := openstack.AuthenticatedClient(ctx, gophercloud.AuthOptions{
+			IdentityEndpoint: ks.AuthURL, Username: u.user, Password: u.pass,
+			TenantName: u.project, DomainName: "Default", AllowReauth: true,
+		})
+		if err != nil {
+			return nil, fmt.Errorf("authenticate as %s at %s: %w", u.user, ks.AuthURL, err)
+		}
+		*u.nova = newNova(p, pc, pc.Token())
 	}
-	return &KeystoneEnv{KeystoneProcess: ks, Nova: newNova(p, pc, pc.Token())}, nil
+	return env, nil
 }
 
 // CheckKeystone returns an error with KeystoneInstallHint when Keystone is not installed.
@@ -278,8 +296,28 @@ func (k *KeystoneProcess) CloudsYAML(t testing.TB, dir, name, password string) s
 	if password == "" {
 		password = KeystoneDemoPassword
 	}
-	body := fmt.Sprintf(`clouds:
-  %s:
+	return k.writeClouds(t, dir, k.cloudEntry(name, KeystoneDemoUser, password, KeystoneDemoProject))
+}
+
+// CloudsYAMLUsers writes a clouds.yaml with two clouds into dir and returns its path: demo
+// (user demo, a member of project demo) and admin (user admin, project admin).
+func (k *KeystoneProcess) CloudsYAMLUsers(t testing.TB, dir string) string {
+	t.Helper()
+	return k.writeClouds(t, dir, k.cloudEntry("demo", KeystoneDemoUser, KeystoneDemoPassword, KeystoneDemoProject)+
+		k.cloudEntry("admin", KeystoneAdminUser, KeystoneAdminPassword, KeystoneAdminProject))
+}
+
+func (k *KeystoneProcess) writeClouds(t testing.TB, dir, entries string) string {
+	t.Helper()
+	path := filepath.Join(dir, "clouds.yaml")
+	if err := os.WriteFile(path, []byte("clouds:\n"+entries), 0o600); err != nil {
+		t.Fatalf("write clouds.yaml: %v", err)
+	}
+	return path
+}
+
+func (k *KeystoneProcess) cloudEntry(name, user, password, project string) string {
+	return fmt.Sprintf(`  %s:
     auth:
       auth_url: %s
       username: %s
@@ -290,10 +328,5 @@ func (k *KeystoneProcess) CloudsYAML(t testing.TB, dir, name, password string) s
     region_name: %s
     interface: public
     identity_api_version: 3
-`, name, k.AuthURL, KeystoneDemoUser, password, KeystoneDemoProject, KeystoneRegion)
-	path := filepath.Join(dir, "clouds.yaml")
-	if err := os.WriteFile(path, []byte(body), 0o600); err != nil {
-		t.Fatalf("write clouds.yaml: %v", err)
-	}
-	return path
+`, name, k.AuthURL, user, password, project, KeystoneRegion)
 }

@@ -39,6 +39,8 @@ type NovaOptions struct {
 	KeystoneURL string
 	// MaxMicroversion caps the compute API microversion (e.g. "2.86"), to act as an older cloud.
 	MaxMicroversion string
+	// MaxLimit is Nova's [api] max_limit, the largest page of a list (0: Nova's 1000).
+	MaxLimit int
 	// Env is added to the environment of the process (e.g. NOVASIM_RESCUE_DELAY=2).
 	Env []string
 	// Dir is the state directory (log, output); empty means a new temporary directory that
@@ -153,6 +155,9 @@ func StartNova(ctx context.Context, opts NovaOptions) (*NovaProcess, error) {
 	}
 	if opts.MaxMicroversion != "" {
 		args = append(args, "--max-microversion", opts.MaxMicroversion)
+	}
+	if opts.MaxLimit > 0 {
+		args = append(args, "--max-limit", strconv.Itoa(opts.MaxLimit))
 	}
 	out, err := os.Create(filepath.Join(p.Dir, "novasim.out"))
 	if err != nil {

@@ -3,6 +3,7 @@ package nova
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"strings"
 
 	"github.com/gophercloud/gophercloud/v2/openstack/compute/v2/instanceactions"
@@ -28,6 +29,11 @@ func (b *Backend) List(ctx context.Context, f rescue.Filter) ([]rescue.Listed, e
 	}
 	opts := servers.ListOpts{AllTenants: f.AllProjects, Limit: listPageSize, Tags: strings.Join(f.Tags, ",")}
 	pages, err := servers.List(c, opts).AllPages(ctx)
+	if code, _, ok := httpStatus(err); ok && code == http.StatusForbidden && f.AllProjects {
+		return nil, &rescue.InvalidError{Attribute: "all_projects", Msg: "Nova lists the servers of every project " +
+			"for administrators only, and refused it to these credentials (" + describe(err) + "). Remove " +
+			"all_projects to list the servers of your own project, or use an administrator's credentials."}
+	}
 	if err != nil {
 		return nil, markAuth(fmt.Errorf("list servers: Nova answered %s", describe(err)), err)
 	}

@@ -56,6 +56,10 @@ ap.add_argument('--max-microversion', default=os.environ.get(
     'NOVASIM_MAX_MICROVERSION', ''),
                 help='cap the compute API microversion (e.g. 2.86) to act '
                      'like an older cloud')
+ap.add_argument('--max-limit', type=int, default=int(os.environ.get(
+    'NOVASIM_MAX_LIMIT', '0')),
+                help='[api] max_limit: the largest page Nova answers (default '
+                     '1000), small to make clients page')
 ARGS = ap.parse_args()
 os.makedirs(os.path.dirname(os.path.abspath(ARGS.log_file)), exist_ok=True)
 
@@ -191,6 +195,8 @@ class NovaSim(integrated_helpers.ProviderUsageBaseTestCase):
         self.flags(api_paste_config=os.path.join(HERE, 'api-paste.ini'),
                    group='wsgi')
         self.flags(keep_alive=True, group='wsgi')
+        if ARGS.max_limit:
+            self.flags(max_limit=ARGS.max_limit, group='api')
         self.flags(osapi_compute_listen=ARGS.host,
                    osapi_compute_listen_port=ARGS.port,
                    osapi_compute_workers=1)
