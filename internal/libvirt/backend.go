@@ -9,6 +9,7 @@ import (
 
 	golibvirt "github.com/digitalocean/go-libvirt"
 
+	"github.com/rescue-labs/terraform-provider-rescue/internal/ratelimit"
 	"github.com/rescue-labs/terraform-provider-rescue/internal/rescue"
 )
 
@@ -22,6 +23,7 @@ const DefaultShutdownTimeout = 60 * time.Second
 // domains are handled concurrently (go-libvirt's client multiplexes RPCs).
 type Backend struct {
 	target *target
+	bucket *ratelimit.Bucket // max_requests_per_second of all connections
 
 	mu sync.Mutex
 	// conn is the shared connection of the reads; dialing is closed when a connect of it ends.
@@ -92,6 +94,7 @@ func New(ctx context.Context, cfg Config) (*Backend, error) {
 		inflight:          map[golibvirt.UUID]rescue.State{},
 		acpiResend:        5 * time.Second,
 		pollInterval:      200 * time.Millisecond,
+		bucket:            ratelimit.New(cfg.MaxRequestsPerSecond),
 	}
 	if _, err := b.sharedConn(ctx); err != nil {
 		return nil, err

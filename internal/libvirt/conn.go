@@ -14,6 +14,7 @@ import (
 	golibvirt "github.com/digitalocean/go-libvirt"
 	"github.com/digitalocean/go-libvirt/socket"
 
+	"github.com/rescue-labs/terraform-provider-rescue/internal/ratelimit"
 	"github.com/rescue-labs/terraform-provider-rescue/internal/rescue"
 )
 
@@ -191,7 +192,7 @@ func (b *Backend) connect(ctx context.Context) (*conn, error) {
 	if b.isClosed() {
 		return nil, fmt.Errorf("connect to libvirt at %s: %w", b.target.Display, errClosed)
 	}
-	c := &conn{dialer: &trackingDialer{inner: b.target.Dialer}, cutGrace: b.cutGrace}
+	c := &conn{dialer: &trackingDialer{inner: b.target.Dialer, bucket: b.bucket}, cutGrace: b.cutGrace}
 	c.l = golibvirt.NewWithDialer(c.dialer)
 	ch := make(chan error, 1)
 	go func() { ch <- c.l.ConnectToURI(b.target.Remote) }()
@@ -385,10 +386,12 @@ func (b *Backend) dedicatedRetry(ctx context.Context) (*golibvirt.Libvirt, func(
 // trackingDialer remembers the socket it dialed, so that a watchdog can close it; a socket
 // dialed after abort is closed at once.
 type trackingDialer struct {
-	inner socket.Dialer
+	inner  socket.Dialer
+	bucket *ratelimit.Bucket // max_requests_per_second; nil: unlimited
 
 	mu      sync.Mutex
 	nc      net.Conn
+	stop    func() // ends a write waiting for the bucket
 	aborted bool
 }
 
@@ -406,15 +409,20 @@ func (d *trackingDialer) Dial() (net.Conn, error) {
 		return nil, net.ErrClosed
 	}
 	d.nc = nc
-	return nc, nil
+	paced, stop := pace(nc, d.bucket)
+	d.stop = stop
+	return paced, nil
 }
 
 // abort closes the dialed socket (and any dialed later) without a goodbye.
 func (d *trackingDialer) abort() {
 	d.mu.Lock()
 	d.aborted = true
-	nc := d.nc
+	nc, stop := d.nc, d.stop
 	d.mu.Unlock()
+	if stop != nil {
+		stop()
+	}
 	if nc != nil {
 		hardClose(nc)
 	}

@@ -170,8 +170,9 @@ func newClient(cfg providerModel, getenv func(string) string, version string) (*
 		diags.Append(d...)
 		return novaClient(nc, unknown, version), diags
 	case cfg.Libvirt != nil:
-		lc := libvirt.Config{URI: cfg.Libvirt.URI.ValueString()}
-		return &client{kind: kindLibvirt, unknown: cfg.Libvirt.URI.IsUnknown(), open: func(ctx context.Context) (rescue.Backend, error) {
+		lc := libvirt.Config{URI: cfg.Libvirt.URI.ValueString(), MaxRequestsPerSecond: cfg.Libvirt.MaxRequestsPerSecond.ValueFloat64()}
+		unknown := cfg.Libvirt.URI.IsUnknown() || cfg.Libvirt.MaxRequestsPerSecond.IsUnknown()
+		return &client{kind: kindLibvirt, unknown: unknown, open: func(ctx context.Context) (rescue.Backend, error) {
 			return libvirt.New(ctx, lc)
 		}}, diags
 	}

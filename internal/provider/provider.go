@@ -87,6 +87,8 @@ type openstackModel struct {
 
 type libvirtModel struct {
 	URI types.String `tfsdk:"uri"`
+	// MaxRequestsPerSecond paces the connections (ratelimit.go).
+	MaxRequestsPerSecond types.Float64 `tfsdk:"max_requests_per_second"`
 }
 
 func (p *rescueProvider) Metadata(_ context.Context, _ provider.MetadataRequest, resp *provider.MetadataResponse) {
@@ -170,6 +172,7 @@ func (p *rescueProvider) Schema(_ context.Context, _ provider.SchemaRequest, res
 							"`qemu:///system`, `qemu+unix:///system?socket=PATH`, `qemu+ssh://user@host/system?keyfile=PATH`, " +
 							"`qemu+tcp://host/system`, `qemu+tls://host/system?pkipath=DIR`, `test+unix:///default?socket=PATH`.",
 					},
+					"max_requests_per_second": libvirtMaxRequestsPerSecond(),
 				},
 			},
 		},
