@@ -66,6 +66,7 @@ func NewSharedPoller(b any, backoff Backoff) *SharedPoller {
 // res are guarded by the poller's mu.
 type waiter struct {
 	id       string
+	get      GetFunc   // reads the instance alone (when a batch read fails for good)
 	deadline time.Time // zero when the wait has none
 	res      chan readResult
 	interval time.Duration // the current interval of its backoff
@@ -94,7 +95,7 @@ func (p *SharedPoller) Wait(ctx context.Context, op, instanceID string, get GetF
 	if p.batch == nil {
 		return (&IntervalPoller{Backoff: p.Backoff}).Wait(ctx, op, instanceID, get, done)
 	}
-	w := &waiter{id: instanceID, res: make(chan readResult, 1)}
+	w := &waiter{id: instanceID, get: get, res: make(chan readResult, 1)}
 	w.deadline, _ = ctx.Deadline()
 	p.add(ctx, w)
 	defer p.remove(w)
@@ -316,6 +317,12 @@ func (p *SharedPoller) read(ctx context.Context) time.Duration {
 	p.mu.Unlock()
 	start := time.Now()
 	got, err := p.batch.GetMany(rctx, ids)
+	var each map[string]readResult
+	if err != nil && rctx.Err() == nil && !IsUnavailable(err) && len(ids) > 1 {
+		// One instance the batch cannot read (a damaged journal, ...) must not end every
+		// wait: this time each is read on its own, and gets its own answer.
+		each = readEach(rctx, ws, start)
+	}
 	cut := err != nil && rctx.Err() != nil && ctx.Err() == nil
 	cancel()
 	now := time.Now()
@@ -325,7 +332,9 @@ func (p *SharedPoller) read(ctx context.Context) time.Duration {
 	for _, w := range ws {
 		w.inFlight = false
 		r := readResult{start: start, err: err}
-		if err == nil {
+		if e, ok := each[w.id]; ok {
+			r = e
+		} else if err == nil {
 			r.inst = got[w.id]
 			if r.inst == nil {
 				r.err = &NotFoundError{What: "instance", ID: w.id}
@@ -346,6 +355,19 @@ func (p *SharedPoller) read(ctx context.Context) time.Duration {
 		return ue.RetryAfter
 	}
 	return 0
+}
+
+// readEach reads the instance of every waiter with its own get, once per id.
+func readEach(ctx context.Context, ws []*waiter, start time.Time) map[string]readResult {
+	out := make(map[string]readResult, len(ws))
+	for _, w := range ws {
+		if _, done := out[w.id]; done || w.get == nil {
+			continue
+		}
+		inst, err := w.get(ctx)
+		out[w.id] = readResult{inst: inst, err: err, start: start}
+	}
+	return out
 }
 
 // snapshot marks every waiter as part of the read about to begin and returns them, their
