@@ -219,7 +219,7 @@ func TestAccNovaRescue_volumeBacked(t *testing.T) {
 		Steps: []resource.TestStep{{
 			// 2.86 refuses volume-backed rescue: success proves 2.87 was negotiated.
 			Config: novaConfig(n, attr("instance_id", id), attr("image_id", acctest.RescueImageID)),
-			Check: rescuedStable(n, id, "cdrom", "scsi"),
+			Check:  rescuedStable(n, id, "cdrom", "scsi"),
 		}},
 	})
 }
