@@ -477,9 +477,10 @@ func TestAccNovaRescue_badInput(t *testing.T) {
 			Config:      novaConfig(n, attr("instance_id", id), attr("image_id", missing)),
 			ExpectError: regexp.MustCompile(missing),
 		}, {
-			Config:      novaConfig(n, attr("instance_id", id), attr("shutdown_timeout", "90s")),
-			PlanOnly:    true,
-			ExpectError: regexp.MustCompile(`shutdown_timeout`),
+			Config:   novaConfig(n, attr("instance_id", id), attr("shutdown_timeout", "90s")),
+			PlanOnly: true,
+			// Nova's words ("from the request") reach the user as Terraform's.
+			ExpectError: regexp.MustCompile(`(?s)shutdown_timeout.*remove\s+shutdown_timeout\s+from\s+this\s+resource`),
 		}},
 	})
 }

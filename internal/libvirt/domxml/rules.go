@@ -38,20 +38,24 @@ func ParseHostInfo(domcapsXML string) (HostInfo, error) {
 // (blockinfo.get_disk_bus_for_device_type): fdc for a floppy; virtio for a disk; for a cdrom
 // sata on q35, ide on other x86 machines, scsi on other architectures (POWER, ARM, s390x).
 func DefaultBus(device string, m MachineInfo) string {
+	return string(defaultBus(rescue.Device(device), m))
+}
+
+func defaultBus(device rescue.Device, m MachineInfo) rescue.Bus {
 	switch device {
-	case "floppy":
-		return "fdc"
-	case "cdrom":
+	case rescue.DeviceFloppy:
+		return rescue.BusFDC
+	case rescue.DeviceCdrom:
 		switch {
 		case !isX86(m.Arch):
-			return "scsi"
+			return rescue.BusSCSI
 		case m.Q35():
-			return "sata"
+			return rescue.BusSATA
 		default:
-			return "ide"
+			return rescue.BusIDE
 		}
 	default:
-		return "virtio"
+		return rescue.BusVirtio
 	}
 }
 
@@ -62,9 +66,9 @@ func ResolveDeviceBus(device, bus string, m MachineInfo) (string, string) {
 		return "", ""
 	}
 	if device == "" {
-		device = "disk"
-		if bus == "fdc" {
-			device = "floppy"
+		device = string(rescue.DeviceDisk)
+		if bus == string(rescue.BusFDC) {
+			device = string(rescue.DeviceFloppy)
 		}
 	}
 	if bus == "" {
@@ -85,12 +89,13 @@ func rule(device, bus string, h HostInfo) string {
 	if p := rescue.CheckPair(device, bus); p != nil {
 		return p.Why
 	}
+	d, b := rescue.Device(device), rescue.Bus(bus)
 	switch {
-	case device == "cdrom" && bus == "usb":
+	case d == rescue.DeviceCdrom && b == rescue.BusUSB:
 		return "libvirt attaches a USB cdrom as a usb-storage disk, from which the firmware does not boot an El Torito (ISO) image"
-	case bus == "ide" && h.Q35():
+	case b == rescue.BusIDE && h.Q35():
 		return fmt.Sprintf("the machine type %q (q35) has no IDE controller", h.Machine)
-	case bus == "ide" && isPOWER(h.Arch):
+	case b == rescue.BusIDE && isPOWER(h.Arch):
 		return fmt.Sprintf("POWER (%s) has no IDE controller", h.Arch)
 	}
 	return ""
