@@ -87,7 +87,7 @@ func TestFast_actionTriggerThroughTheCLI(t *testing.T) {
 }
 
 // `terraform apply -invoke=action.rescue_rescue.web` against Nova's own code, the password from
-// an ephemeral variable: the server reaches RESCUE with it, nothing is in state, and neither
+// an ephemeral variable: the server reaches RESCUE with it, the CLI shows the progress, and neither
 // the output nor the TRACE log holds it; `-invoke=action.rescue_unrescue.web` brings it back.
 func TestAccNovaAction_invokeThroughTheCLI(t *testing.T) {
 	skipBelowCLI(t, tfversion.SkipBelow(tfversion.Version1_14_0))
@@ -126,6 +126,9 @@ action "rescue_unrescue" "web" {
 		t.Fatalf("the compute host got %q", got)
 	}
 	out := r.String()
+	if !strings.Contains(out, "in rescue: "+id+" is RESCUE") {
+		t.Fatalf("the CLI did not show the progress events:\n%s", out)
+	}
 	if r = w.Apply("-invoke=action.rescue_unrescue.web"); !r.OK() {
 		t.Fatalf("apply -invoke unrescue:\n%s", r)
 	}
