@@ -55,10 +55,10 @@ func TestFast_queryListsRescues(t *testing.T) {
 		Steps: []resource.TestStep{{
 			Config: fastConfig(`instance_id = "web"`),
 		}, {
+			// The query file holds only list blocks: the provider's configuration is the one of the
+			// configuration files (the previous step's), which the query runs beside.
 			Query: true,
-			Config: `provider "rescue" {}
-
-list "rescue_instance" "all" {
+			Config: `list "rescue_instance" "all" {
   provider         = rescue
   include_resource = true
 }
@@ -108,8 +108,7 @@ func TestAccLibvirtTD_queryGeneratesConfig(t *testing.T) {
 		}, {
 			Query:          true,
 			GenerateConfig: true,
-			Config: acctest.LibvirtProviderConfig(s.uri) + `
-list "rescue_instance" "rescues" {
+			Config: `list "rescue_instance" "rescues" {
   provider         = rescue
   include_resource = true
   config {
