@@ -234,12 +234,31 @@ func (p *Proc) Wait() Result {
 		<-p.done
 		p.w.t.Errorf("tfcli: terraform %s ran past 15 minutes and was killed", strings.Join(p.args, " "))
 	}
-	// A provider orphaned by a killed terraform must not outlive the command.
+	// A provider orphaned by a killed terraform must not outlive the command: wait until its
+	// processes are gone or zombies (an exiting process loses its exe link before its state
+	// says it is dead, and a lease check in that window still sees it alive).
+	seen := p.ProviderPIDs()
 	p.killGroup()
-	for end := time.Now().Add(10 * time.Second); len(p.ProviderPIDs()) > 0 && time.Now().Before(end); {
+	for end := time.Now().Add(10 * time.Second); (len(p.ProviderPIDs()) > 0 || anyRunning(seen)) && time.Now().Before(end); {
 		time.Sleep(20 * time.Millisecond)
 	}
 	return p.res
+}
+
+// anyRunning reports whether one of pids exists and is neither a zombie nor dead.
+func anyRunning(pids []int) bool {
+	for _, pid := range pids {
+		b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/stat")
+		if err != nil {
+			continue
+		}
+		s := string(b)
+		i := strings.LastIndexByte(s, ')')
+		if f := strings.Fields(s[i+1:]); i >= 0 && len(f) > 0 && f[0] != "Z" && f[0] != "X" {
+			return true
+		}
+	}
+	return false
 }
 
 // Output is what the command printed so far.
