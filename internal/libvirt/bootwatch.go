@@ -217,7 +217,7 @@ func bootScreen(ctx context.Context, l *golibvirt.Libvirt, d golibvirt.Domain) s
 				return s
 			}
 		}
-		if time.Now().After(deadline) || sleep(ctx, 100*time.Millisecond) != nil {
+		if time.Now().After(deadline) || rescue.Sleep(ctx, 100*time.Millisecond) != nil {
 			return best
 		}
 	}

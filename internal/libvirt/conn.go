@@ -377,7 +377,7 @@ func (b *Backend) dedicatedRetry(ctx context.Context) (*golibvirt.Libvirt, func(
 		if err == nil || !IsConnLost(err) {
 			return l, done, err
 		}
-		if serr := sleep(ctx, 250*time.Millisecond); serr != nil {
+		if serr := rescue.Sleep(ctx, 250*time.Millisecond); serr != nil {
 			return nil, nil, err
 		}
 	}

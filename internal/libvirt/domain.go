@@ -117,7 +117,7 @@ func (b *Backend) acpiShutdown(ctx context.Context, l *golibvirt.Libvirt, d goli
 				return false, err
 			}
 		}
-		if err := sleep(ctx, min(b.pollInterval, time.Until(deadline))); err != nil {
+		if err := rescue.Sleep(ctx, min(b.pollInterval, time.Until(deadline))); err != nil {
 			return false, fmt.Errorf("waiting for domain %s to shut down: %w", d.Name, err)
 		}
 	}
@@ -161,22 +161,8 @@ func forceOff(ctx context.Context, l *golibvirt.Libvirt, d golibvirt.Domain, tim
 		if i >= 100 {
 			return fmt.Errorf("domain %s is %s after destroy", d.Name, stateName(st))
 		}
-		if err := sleep(ctx, 100*time.Millisecond); err != nil {
+		if err := rescue.Sleep(ctx, 100*time.Millisecond); err != nil {
 			return err
 		}
-	}
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
 	}
 }

@@ -316,7 +316,7 @@ func (o *operation) check(id string) error {
 // find out here which one won, before either changes the domain.
 func (o *operation) settle(ctx context.Context, id string) error {
 	_, _, settle := o.b.leaseTimes()
-	if err := sleep(ctx, time.Until(o.wrote.Add(settle))); err != nil {
+	if err := rescue.Sleep(ctx, time.Until(o.wrote.Add(settle))); err != nil {
 		return err
 	}
 	return o.check(id)

@@ -444,7 +444,7 @@ func (b *Backend) confirmRescue(ctx context.Context, id, pass string, before res
 		case inst == nil || pctx.Err() == nil:
 			gerr = err
 		}
-		if rescue.IsNotFound(err) || ctx.Err() != nil || sleepCtx(pctx, every) != nil {
+		if rescue.IsNotFound(err) || ctx.Err() != nil || rescue.Sleep(pctx, every) != nil {
 			break
 		}
 	}

@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/rescue-labs/terraform-provider-rescue/internal/ratelimit"
+	"github.com/rescue-labs/terraform-provider-rescue/internal/rescue"
 )
 
 // Retry bounds: the first backoff, its cap, and the cap of a server's Retry-After.
@@ -52,18 +53,7 @@ type retryTransport struct {
 }
 
 func newRetryTransport(next http.RoundTripper, retries int, log Logger) *retryTransport {
-	return &retryTransport{next: next, max: retries, log: log, now: time.Now, sleep: sleepCtx}
-}
-
-func sleepCtx(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
+	return &retryTransport{next: next, max: retries, log: log, now: time.Now, sleep: rescue.Sleep}
 }
 
 func retryableStatus(code int) bool {

@@ -18,6 +18,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/rescue-labs/terraform-provider-rescue/internal/rescue"
 )
 
 // fakeSleep records the delays asked for instead of sleeping.
@@ -323,7 +325,7 @@ func TestRetryTransportStopsWithContext(t *testing.T) {
 	sleeping := make(chan struct{})
 	rt.sleep = func(ctx context.Context, d time.Duration) error {
 		close(sleeping)
-		return sleepCtx(ctx, d) // the real wait, ended by the cancel below
+		return rescue.Sleep(ctx, d) // the real wait, ended by the cancel below
 	}
 	c, cancel := context.WithCancel(context.Background())
 	req, _ := http.NewRequestWithContext(c, http.MethodGet, srv.URL, nil)

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"golang.org/x/time/rate"
+
+	"github.com/rescue-labs/terraform-provider-rescue/internal/rescue"
 )
 
 // ErrPaused marks the error of a Wait whose context ended during a pause (the backend had asked
@@ -57,7 +59,7 @@ func (b *Bucket) Wait(ctx context.Context) error {
 		if d <= 0 {
 			break
 		}
-		if err := sleep(ctx, d); err != nil {
+		if err := rescue.Sleep(ctx, d); err != nil {
 			return fmt.Errorf("%w (%s left): %w", ErrPaused, d.Round(time.Millisecond), err)
 		}
 	}
@@ -66,7 +68,7 @@ func (b *Bucket) Wait(ctx context.Context) error {
 	}
 	r := b.lim.Reserve()
 	if d := r.Delay(); d > 0 {
-		if err := sleep(ctx, d); err != nil {
+		if err := rescue.Sleep(ctx, d); err != nil {
 			r.Cancel()
 			return fmt.Errorf("wait for the request rate limit (%g/s): %w", float64(b.lim.Limit()), err)
 		}
@@ -95,15 +97,4 @@ func (b *Bucket) PausedUntil() time.Time {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.pausedUntil
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-t.C:
-		return nil
-	}
 }

@@ -144,3 +144,18 @@ func waitCtxErr(ctx context.Context, op, id string, last *Instance, down *outage
 	}
 	return ctx.Err()
 }
+
+// Sleep waits d or until ctx ends (then it returns ctx.Err()); d <= 0 returns at once.
+func Sleep(ctx context.Context, d time.Duration) error {
+	if d <= 0 {
+		return ctx.Err()
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
