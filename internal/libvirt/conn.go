@@ -91,8 +91,10 @@ type conn struct {
 	cause error // why this process closed the connection under its users
 }
 
-// alive reports whether the connection is up.
-func (c *conn) alive() bool { return c.l.IsConnected() }
+// alive reports whether the connection is up. A connection this process cut is not, even in
+// the moment before go-libvirt's reader sees its socket closed (a read that returned with the
+// cut must not hand the same connection to the next read).
+func (c *conn) alive() bool { return c.cutCause() == nil && c.l.IsConnected() }
 
 // cut closes the connection at once, without the ConnectClose RPC (the daemon may not answer):
 // pending RPCs return, and go-libvirt marks the connection disconnected.
