@@ -21,7 +21,7 @@ import (
 )
 
 // killWhen waits until reached holds while p runs, then SIGKILLs the provider (or, with
-// terraform, terraform and then its process group, as a dying CI runner takes its process
+// terraform, terraform and its provider together, as a dying CI runner takes its process
 // tree), and checks that the command failed.
 func killWhen(t *testing.T, p *tfcli.Proc, what string, terraform bool, reached func() (bool, error)) {
 	t.Helper()

@@ -59,8 +59,8 @@ func TestAccNovaKilledDuringRescueConverges(t *testing.T) {
 				p.KillProvider()
 			} else {
 				p.KillTerraform()
-				// What its provider does now is its own business: it is killed with its
-				// process group once Nova has finished (p.Wait).
+				// Terraform and its provider died together (a CI runner lost); Nova
+				// finishes the rescue on its own.
 				n.WaitStatus(t, id, "RESCUE")
 			}
 			r := p.Wait()

@@ -90,6 +90,7 @@ type Daemon struct {
 	done   chan struct{} // closed when the daemon process (started by us) has been waited for
 	keeper *libvirt.Libvirt
 	detach bool
+	exited string // how the last launched daemon ended, when it did (shown by LogTail)
 }
 
 // Missing returns the required programs that cannot be found.
@@ -306,7 +307,13 @@ func (d *Daemon) launch() error {
 		_ = cmd.Process.Release() // reaped by init once it exits
 		close(done)
 	} else {
-		go func() { _ = cmd.Wait(); close(done) }()
+		go func() {
+			err := cmd.Wait()
+			d.mu.Lock()
+			d.exited = exitNote(cmd.Process.Pid, err)
+			d.mu.Unlock()
+			close(done)
+		}()
 	}
 	if err := os.WriteFile(filepath.Join(d.Dir, "libvirtd.pid"), []byte(strconv.Itoa(d.pid)+"\n"), 0o644); err != nil {
 		return fmt.Errorf("pid file: %w", err)
@@ -416,6 +423,11 @@ func processCmdline(pid int) string {
 // LogTail returns the last n lines of the daemon's logs (for error messages).
 func (d *Daemon) LogTail(n int) string {
 	var out strings.Builder
+	d.mu.Lock()
+	if d.exited != "" {
+		out.WriteString(d.exited + "\n")
+	}
+	d.mu.Unlock()
 	for _, f := range []string{"libvirtd.stdout", "libvirtd.log"} {
 		b, err := os.ReadFile(filepath.Join(d.Dir, "log", f))
 		if err != nil || len(b) == 0 {
@@ -428,6 +440,22 @@ func (d *Daemon) LogTail(n int) string {
 		fmt.Fprintf(&out, "==> %s <==\n%s\n", filepath.Join(d.Dir, "log", f), strings.Join(lines, "\n"))
 	}
 	return out.String()
+}
+
+// exitNote says when and how the daemon's tini (pid) ended: tini exits with 128+N when
+// libvirtd died of signal N.
+func exitNote(pid int, err error) string {
+	how := "exit status 0"
+	var ee *exec.ExitError
+	if errors.As(err, &ee) {
+		how = ee.Error()
+		if code := ee.ExitCode(); code > 128 {
+			how += " (libvirtd ended by " + syscall.Signal(code-128).String() + ")"
+		}
+	} else if err != nil {
+		how = err.Error()
+	}
+	return fmt.Sprintf("libvirtd's tini (pid %d) exited at %s: %s", pid, time.Now().UTC().Format("15:04:05.000"), how)
 }
 
 // stopDaemon stops libvirtd by the PID of its tini: SIGTERM, then SIGKILL after 15 s.

@@ -333,12 +333,12 @@ func (p *Proc) KillProvider() []int {
 	return pids
 }
 
-// KillTerraform SIGKILLs terraform itself (its provider is killed when the command is waited
-// for, as a dying CI runner takes its whole process tree).
+// KillTerraform SIGKILLs terraform and its provider processes together (its process group), as
+// a dying CI runner takes its whole process tree. Killing terraform first and its provider a
+// moment later would give the provider time to see its client gone and roll back by itself,
+// which is another test: a killed provider is KillProvider's.
 func (p *Proc) KillTerraform() {
-	if p.cmd.Process != nil {
-		_ = p.cmd.Process.Kill()
-	}
+	p.killGroup()
 }
 
 // State is the parts of terraform.tfstate the tests read.
