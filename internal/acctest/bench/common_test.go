@@ -19,6 +19,24 @@ import (
 	"time"
 )
 
+// benchSizes returns the sizes listed in the environment variable env (default def), sorted.
+func benchSizes(b *testing.B, env, def string) []int {
+	spec := os.Getenv(env)
+	if spec == "" {
+		spec = def
+	}
+	var sizes []int
+	for _, f := range strings.Split(spec, ",") {
+		v, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || v < 1 {
+			b.Fatalf("%s=%q: want a comma-separated list of positive sizes", env, spec)
+		}
+		sizes = append(sizes, v)
+	}
+	sort.Ints(sizes)
+	return sizes
+}
+
 func terraformPath(b *testing.B) string {
 	if p := os.Getenv("TF_ACC_TERRAFORM_PATH"); p != "" {
 		return p

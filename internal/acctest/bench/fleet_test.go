@@ -11,8 +11,6 @@ import (
 	"net/http"
 	"os"
 	"regexp"
-	"sort"
-	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -56,7 +54,7 @@ func (r fleetRow) String() string {
 
 // BenchmarkFleet prints the fleet table. BENCH_N (default "1,20,100") lists the sizes.
 func BenchmarkFleet(b *testing.B) {
-	sizes := benchSizes(b)
+	sizes := benchSizes(b, "BENCH_N", "1,20,100")
 	n := acctest.StartNovaT(b)
 	tf := terraformPath(b)
 	bin := buildProvider(b)
@@ -87,23 +85,6 @@ func BenchmarkFleet(b *testing.B) {
 	}
 	b.StopTimer()
 	printFleet(rows)
-}
-
-func benchSizes(b *testing.B) []int {
-	spec := os.Getenv("BENCH_N")
-	if spec == "" {
-		spec = "1,20,100"
-	}
-	var sizes []int
-	for _, f := range strings.Split(spec, ",") {
-		v, err := strconv.Atoi(strings.TrimSpace(f))
-		if err != nil || v < 1 {
-			b.Fatalf("BENCH_N=%q: want a comma-separated list of positive sizes", spec)
-		}
-		sizes = append(sizes, v)
-	}
-	sort.Ints(sizes)
-	return sizes
 }
 
 // fleetRun holds what every measured run shares.
