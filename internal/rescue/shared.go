@@ -211,8 +211,15 @@ func (p *SharedPoller) poke() {
 	}
 }
 
-// loop reads for the waiters until there are none left. base carries the values (loggers) of
-// the context of the wait that started it, never its cancellation.
+// idleLinger is how long the loop, and its subscription to the backend's changes, outlive the
+// last waiter: the waits of one apply come one after another (a libvirt rescue's wait ends at
+// its first read), and each new subscription would cost its round trips before the wait's first
+// read, and their RPCs.
+const idleLinger = 30 * time.Second
+
+// loop reads for the waiters until there are none left (for idleLinger while it receives the
+// backend's changes). base carries the values (loggers) of the context of the wait that
+// started it, never its cancellation.
 func (p *SharedPoller) loop(base context.Context) {
 	ctx, cancel := context.WithCancel(base)
 	defer cancel()
@@ -227,7 +234,13 @@ func (p *SharedPoller) loop(base context.Context) {
 	for {
 		due, ok := p.due(notBefore)
 		if !ok {
-			return
+			if changes != nil && p.idle(&changes) {
+				continue
+			}
+			if p.stop() {
+				return
+			}
+			continue
 		}
 		if d := time.Until(due); d > 0 {
 			t := time.NewTimer(d)
@@ -276,13 +289,45 @@ func (p *SharedPoller) push(on bool) {
 	}
 }
 
+// idle waits, without waiters, for a new one (true) until idleLinger has passed or the changes
+// end (false); the changes of the meantime concern nobody.
+func (p *SharedPoller) idle(changes *<-chan string) bool {
+	t := time.NewTimer(idleLinger)
+	defer t.Stop()
+	for {
+		select {
+		case <-p.kick:
+			return true
+		case <-t.C:
+			return false
+		case _, open := <-*changes:
+			if !open {
+				*changes = nil
+				p.push(false)
+				return false
+			}
+		}
+	}
+}
+
+// stop marks the loop stopped when no waiter is left (true); a waiter that came meanwhile keeps
+// it running (false).
+func (p *SharedPoller) stop() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.waiters) > 0 {
+		return false
+	}
+	p.running, p.pushed = false, false
+	return true
+}
+
 // due returns when the next read is due (the earliest waiter's next read, not before
-// notBefore); ok is false, and the loop marked stopped, when no waiter is left.
+// notBefore); ok is false when no waiter is left.
 func (p *SharedPoller) due(notBefore time.Time) (time.Time, bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if len(p.waiters) == 0 {
-		p.running, p.pushed = false, false
 		return time.Time{}, false
 	}
 	var due time.Time

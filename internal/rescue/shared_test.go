@@ -339,6 +339,35 @@ func TestSharedPollerReadsNewWaiterAtOnce(t *testing.T) {
 	}
 }
 
+// countingNotifier is a scriptedNotifier that counts the subscriptions (Changes calls).
+type countingNotifier struct {
+	*scriptedNotifier
+	subs atomic.Int32
+}
+
+func (n *countingNotifier) Changes(ctx context.Context) (<-chan string, error) {
+	n.subs.Add(1)
+	return n.scriptedNotifier.Changes(ctx)
+}
+
+// Waits that come one after another (each libvirt rescue's wait ends at its first read) share
+// one subscription to the backend's changes: the loop outlives its last waiter for a while.
+func TestSharedPollerKeepsItsSubscription(t *testing.T) {
+	n := &countingNotifier{scriptedNotifier: &scriptedNotifier{scriptedBatch: newScripted(rescue.StateRescued), ch: make(chan string)}}
+	p := rescue.NewSharedPoller(n, rescue.Backoff{First: time.Hour, Factor: 1, Max: time.Hour})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	for _, id := range []string{"i1", "i2", "i3"} {
+		if _, err := p.Wait(ctx, "rescue", id, noGet, untilRescued); err != nil {
+			t.Fatalf("wait for %s: %v", id, err)
+		}
+		time.Sleep(100 * time.Millisecond) // a pause between waits, as between rescues
+	}
+	if s, c := n.subs.Load(), n.nCalls(); s != 1 || c != 3 {
+		t.Fatalf("%d subscriptions and %d reads for 3 waits in a row, want 1 and 3", s, c)
+	}
+}
+
 // getOnly is a Backend that is not a BatchGetter.
 type getOnly struct{ *fakeBackend }
 
