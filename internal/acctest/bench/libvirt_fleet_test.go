@@ -11,6 +11,7 @@ import (
 	"context"
 	"fmt"
 	"os"
+	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -128,6 +129,7 @@ func (r *lvRun) measure(names []string, poller, env string) (lvRow, error) {
 		row.readRPCs += calls[p]
 	}
 	row.lists = calls[libvirtd.ProcConnectListAllDomains]
+	fmt.Fprintf(os.Stderr, "bench: N=%d %s: the apply's RPCs by procedure number (remote_protocol.x): %s\n", len(names), poller, byProc(calls))
 	if err := r.lags(&row, names, done); err != nil {
 		return row, err
 	}
@@ -141,6 +143,20 @@ func (r *lvRun) measure(names []string, poller, env string) (lvRow, error) {
 	}
 	row.destroy, row.peakRSS = took, max(row.peakRSS, rss)
 	return row, r.checkRestored(names)
+}
+
+// byProc lists counts per procedure, most frequent first.
+func byProc(calls map[uint32]int) string {
+	procs := make([]uint32, 0, len(calls))
+	for p := range calls {
+		procs = append(procs, p)
+	}
+	sort.Slice(procs, func(i, j int) bool { return calls[procs[i]] > calls[procs[j]] })
+	var out []string
+	for _, p := range procs {
+		out = append(out, fmt.Sprintf("%d:%d", p, calls[p]))
+	}
+	return strings.Join(out, " ")
 }
 
 // lags sets the detection lags of row. For each domain, from libvirt's side (the events the
