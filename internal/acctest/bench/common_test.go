@@ -123,7 +123,10 @@ func readJSONLog(out interface{ Read([]byte) (int, error) }) (map[string]time.Ti
 			Message   string `json:"@message"`
 			Timestamp string `json:"@timestamp"`
 			Type      string `json:"type"`
-			Hook      struct {
+			Diag      struct {
+				Detail string `json:"detail"`
+			} `json:"diagnostic"`
+			Hook struct {
 				Resource struct {
 					Key any `json:"resource_key"`
 				} `json:"resource"`
@@ -133,6 +136,9 @@ func readJSONLog(out interface{ Read([]byte) (int, error) }) (map[string]time.Ti
 			continue
 		}
 		tail = append(tail, m.Message)
+		if m.Diag.Detail != "" {
+			tail = append(tail, "  "+m.Diag.Detail)
+		}
 		if len(tail) > 20 {
 			tail = tail[1:]
 		}

@@ -183,6 +183,10 @@ func (r *lvRun) lags(row *lvRow, names []string, done map[string]time.Time) erro
 		if !ok1 || !ok2 {
 			return fmt.Errorf("%s: no journal change (%v) or no start (%v) seen before its apply_complete", name, ok1, ok2)
 		}
+		if lag := at.Sub(changed); lag > 100*time.Millisecond {
+			fmt.Fprintf(os.Stderr, "bench: N=%d %s: %s: journal rescued at %s, apply_complete %s later\n",
+				len(names), row.poller, name, changed.Format("15:04:05.000000"), lag)
+		}
 		lags = append(lags, at.Sub(changed))
 		starts = append(starts, at.Sub(started))
 	}
