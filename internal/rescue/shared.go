@@ -183,17 +183,15 @@ func (p *SharedPoller) finalRead(ctx context.Context, w *waiter) (readResult, bo
 const finalReadGrace = 2 * time.Second
 
 // add registers w, due after the first interval, and starts the loop if it is not running.
-// With a backend that pushes changes, a new waiter is read at once: alone says the caller
-// reads it with its own get (concurrently with the loop's read under way, which a burst of
-// waits would otherwise queue behind, and with the loop's subscription when it is yet to
-// come); without a get, the loop reads it at once. Until the subscription is live, the loop
-// also reads every new waiter once it is (a change before it would go unseen).
+// While the loop receives the backend's changes, a new waiter is read at once: alone says the
+// caller reads it with its own get (concurrently with the loop's read under way, which a burst
+// of waits would otherwise queue behind), else (no get) the loop reads it at once.
 func (p *SharedPoller) add(ctx context.Context, w *waiter) (alone bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	w.interval = p.Backoff.Next(0)
-	alone = p.notify != nil && w.get != nil
-	w.unread = !p.pushed || !alone
+	w.unread = !p.pushed || w.get == nil
+	alone = !w.unread
 	w.next = time.Now()
 	if !p.pushed || alone {
 		w.next = w.next.Add(p.Backoff.jittered(w.interval))

@@ -284,7 +284,7 @@ func TestSharedPollerWakesOnChanges(t *testing.T) {
 	p := rescue.NewSharedPoller(n, rescue.Backoff{First: time.Hour, Factor: 1, Max: time.Hour})
 	done := make(chan error, 1)
 	go func() {
-		_, err := p.Wait(context.Background(), "rescue", "i1", nil, untilRescued)
+		_, err := p.Wait(context.Background(), "rescue", "i1", noGet, untilRescued)
 		done <- err
 	}()
 	<-n.called             // the first read, at once: still rescuing
@@ -301,7 +301,7 @@ func TestSharedPollerWakesOnChanges(t *testing.T) {
 
 	closed := &scriptedNotifier{scriptedBatch: newScripted(rescue.StateRescued), ch: make(chan string)}
 	close(closed.ch)
-	if _, err := rescue.NewSharedPoller(closed, fastBackoff).Wait(context.Background(), "rescue", "i1", nil, untilRescued); err != nil {
+	if _, err := rescue.NewSharedPoller(closed, fastBackoff).Wait(context.Background(), "rescue", "i1", noGet, untilRescued); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -317,7 +317,7 @@ func TestSharedPollerReadsNewWaiterAtOnce(t *testing.T) {
 	p := rescue.NewSharedPoller(n, hour)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	if _, err := p.Wait(ctx, "rescue", "i1", getVia(n, "i1"), untilRescued); err != nil {
+	if _, err := p.Wait(ctx, "rescue", "i1", noGet, untilRescued); err != nil {
 		t.Fatalf("first wait: %v", err)
 	}
 	stuck := make(chan error, 1)
@@ -364,7 +364,7 @@ func TestSharedPollerNewWaiterDoesNotQueue(t *testing.T) {
 	defer cancel()
 	first := make(chan error, 1)
 	go func() {
-		_, err := p.Wait(ctx, "rescue", "i1", nil, untilRescued) // read by the loop only
+		_, err := p.Wait(ctx, "rescue", "i1", noGet, untilRescued)
 		first <- err
 	}()
 	for n.nCalls() == 0 && ctx.Err() == nil {
@@ -408,8 +408,8 @@ func TestSharedPollerKeepsItsSubscription(t *testing.T) {
 		}
 		time.Sleep(100 * time.Millisecond) // a pause between waits, as between rescues
 	}
-	if s := n.subs.Load(); s != 1 {
-		t.Fatalf("%d subscriptions for 3 waits in a row, want 1", s)
+	if s, c := n.subs.Load(), n.nCalls(); s != 1 || c != 3 {
+		t.Fatalf("%d subscriptions and %d reads for 3 waits in a row, want 1 and 3", s, c)
 	}
 }
 
