@@ -34,9 +34,8 @@ func DefaultPoller(b Backend) Poller {
 // as before; the first waiter due triggers the read, and every waiter read restarts its interval
 // from that read, so that the waits fall into step and the reads per second do not grow with
 // their number. When the backend also is a ChangeNotifier, a change it pushes for a waiting id
-// triggers a read at once, and while its changes arrive a new waiter is read at once too, with
-// its own get (its instance may have changed before the wait began, which no change will
-// report any more: a libvirt rescue is done when the backend's Rescue returns); when
+// triggers a read at once, and while its changes arrive a new waiter is read at once too (its
+// instance may have changed before the wait began, which no change will report any more); when
 // its channel closes, the ticks go on alone. Transient read errors (IsUnavailable) are retried
 // until each waiter's deadline, not before the backend's Retry-After; a wait that times out says
 // what it saw (TimeoutError) as IntervalPoller does.
@@ -102,18 +101,12 @@ func (p *SharedPoller) Wait(ctx context.Context, op, instanceID string, get GetF
 	}
 	w := &waiter{id: instanceID, get: get, res: make(chan readResult, 1)}
 	w.deadline, _ = ctx.Deadline()
-	alone := p.add(ctx, w)
+	p.add(ctx, w)
 	defer p.remove(w)
 	var (
 		last *Instance
 		down outage
 	)
-	if alone {
-		inst, err := get(ctx)
-		if inst, err, end := take(readResult{inst: inst, err: err, start: time.Now()}, &last, &down, done, false); end {
-			return inst, err
-		}
-	}
 	for {
 		select {
 		case <-ctx.Done():
@@ -183,17 +176,13 @@ func (p *SharedPoller) finalRead(ctx context.Context, w *waiter) (readResult, bo
 const finalReadGrace = 2 * time.Second
 
 // add registers w, due after the first interval, and starts the loop if it is not running.
-// While the loop receives the backend's changes, a new waiter is read at once: alone says the
-// caller reads it with its own get (concurrently with the loop's read under way, which a burst
-// of waits would otherwise queue behind), else (no get) the loop reads it at once.
-func (p *SharedPoller) add(ctx context.Context, w *waiter) (alone bool) {
+func (p *SharedPoller) add(ctx context.Context, w *waiter) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	w.interval = p.Backoff.Next(0)
-	w.unread = !p.pushed || w.get == nil
-	alone = !w.unread
+	w.unread = true
 	w.next = time.Now()
-	if !p.pushed || alone {
+	if !p.pushed {
 		w.next = w.next.Add(p.Backoff.jittered(w.interval))
 	}
 	p.waiters[w] = struct{}{}
@@ -202,7 +191,6 @@ func (p *SharedPoller) add(ctx context.Context, w *waiter) (alone bool) {
 		go p.loop(context.WithoutCancel(ctx))
 	}
 	p.poke()
-	return alone
 }
 
 func (p *SharedPoller) remove(w *waiter) {

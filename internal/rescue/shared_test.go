@@ -322,10 +322,10 @@ func TestSharedPollerReadsNewWaiterAtOnce(t *testing.T) {
 	}
 	stuck := make(chan error, 1)
 	go func() {
-		_, err := p.Wait(ctx, "rescue", "i2", getVia(n, "i2"), func(*rescue.Instance) (bool, error) { return false, nil })
+		_, err := p.Wait(ctx, "rescue", "i2", noGet, func(*rescue.Instance) (bool, error) { return false, nil })
 		stuck <- err
 	}()
-	if _, err := p.Wait(ctx, "rescue", "i3", getVia(n, "i3"), untilRescued); err != nil {
+	if _, err := p.Wait(ctx, "rescue", "i3", noGet, untilRescued); err != nil {
 		t.Fatalf("a wait beside a running one: %v", err)
 	}
 	cancel()
@@ -337,51 +337,6 @@ func TestSharedPollerReadsNewWaiterAtOnce(t *testing.T) {
 	if _, err := rescue.NewSharedPoller(plain, hour).Wait(short, "rescue", "i1", noGet, untilRescued); err == nil {
 		t.Fatal("without a notifier the wait was answered before its first interval")
 	}
-}
-
-// getVia reads id alone through b (a GetMany call of one id).
-func getVia(b rescue.BatchGetter, id string) rescue.GetFunc {
-	return func(ctx context.Context) (*rescue.Instance, error) {
-		m, err := b.GetMany(ctx, []string{id})
-		if err != nil {
-			return nil, err
-		}
-		if i := m[id]; i != nil {
-			return i, nil
-		}
-		return nil, &rescue.NotFoundError{What: "instance", ID: id}
-	}
-}
-
-// With changes pushed, a new wait reads its instance with its own get, so that it does not
-// queue behind the loop's read under way (a burst of libvirt rescues finishing together): here
-// that read hangs, and the new wait still ends.
-func TestSharedPollerNewWaiterDoesNotQueue(t *testing.T) {
-	n := &scriptedNotifier{scriptedBatch: newScripted(rescue.StateRescuing), ch: make(chan string)}
-	n.called = make(chan int) // the loop's read hangs until the test takes its call
-	p := rescue.NewSharedPoller(n, rescue.Backoff{First: time.Hour, Factor: 1, Max: time.Hour})
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	first := make(chan error, 1)
-	go func() {
-		_, err := p.Wait(ctx, "rescue", "i1", noGet, untilRescued)
-		first <- err
-	}()
-	for n.nCalls() == 0 && ctx.Err() == nil {
-		time.Sleep(time.Millisecond) // until the loop's read of i1 began (and hangs)
-	}
-	alone := func(context.Context) (*rescue.Instance, error) {
-		return &rescue.Instance{ID: "i2", State: rescue.StateRescued}, nil
-	}
-	if _, err := p.Wait(ctx, "rescue", "i2", alone, untilRescued); err != nil {
-		t.Fatalf("a wait beside a hanging read: %v", err)
-	}
-	cancel()
-	select {
-	case <-n.called:
-	default:
-	}
-	<-first
 }
 
 // countingNotifier is a scriptedNotifier that counts the subscriptions (Changes calls).
@@ -403,7 +358,7 @@ func TestSharedPollerKeepsItsSubscription(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
 	for _, id := range []string{"i1", "i2", "i3"} {
-		if _, err := p.Wait(ctx, "rescue", id, getVia(n, id), untilRescued); err != nil {
+		if _, err := p.Wait(ctx, "rescue", id, noGet, untilRescued); err != nil {
 			t.Fatalf("wait for %s: %v", id, err)
 		}
 		time.Sleep(100 * time.Millisecond) // a pause between waits, as between rescues
