@@ -11,6 +11,11 @@
 #    the server reached RESCUE each waiter returns and how many GETs it spends: our engine, a
 #    terraform-provider-openstack-shaped StateChangeConf (MinTimeout 3 s, with and without its
 #    usual Delay 10 s) and gophercloud's servers.WaitForStatus (1 s). BENCH_ROUNDS (default 3).
+# 3. The libvirt fleet table (BENCH_LIBVIRT=0 skips it), on the harness's private libvirtd with
+#    QEMU/TCG boot-sector guests: N rescue_instance (for_each) applied and destroyed by the real
+#    CLI, shared poller (events) vs per-instance: libvirt RPCs (counting proxy), wall times,
+#    detection lag p50/p95 from the daemon's own events to Terraform's apply_complete, peak
+#    provider RSS, ratios. BENCH_LIBVIRT_N (default 1,10,20) lists the sizes.
 set -euo pipefail
 repo=$(cd "$(dirname "$0")/.." && pwd)
 cd "$repo"
@@ -18,6 +23,9 @@ cd "$repo"
   echo "bench: real Nova missing: run scripts/install-deps.sh" >&2; exit 1; }
 benches=BenchmarkFleet
 if [ "${BENCH_WAITERS:-1}" != 0 ]; then
-  benches='BenchmarkFleet|BenchmarkRescueWaiters'
+  benches="$benches|BenchmarkRescueWaiters"
 fi
-cd internal/acctest/bench && exec go test . -run '^$' -bench "$benches" -benchtime 1x -count 1 -timeout 90m
+if [ "${BENCH_LIBVIRT:-1}" != 0 ]; then
+  benches="$benches|BenchmarkLibvirtFleet"
+fi
+cd internal/acctest/bench && exec go test . -run '^$' -bench "^($benches)\$" -benchtime 1x -count 1 -timeout 90m

@@ -34,9 +34,11 @@ func DefaultPoller(b Backend) Poller {
 // as before; the first waiter due triggers the read, and every waiter read restarts its interval
 // from that read, so that the waits fall into step and the reads per second do not grow with
 // their number. When the backend also is a ChangeNotifier, a change it pushes for a waiting id
-// triggers a read at once; when its channel closes, the ticks go on alone. Transient read
-// errors (IsUnavailable) are retried until each waiter's deadline, not before the backend's
-// Retry-After; a wait that times out says what it saw (TimeoutError) as IntervalPoller does.
+// triggers a read at once, and while its changes arrive a new waiter is read at once too (its
+// instance may have changed before the wait began, which no change will report any more); when
+// its channel closes, the ticks go on alone. Transient read errors (IsUnavailable) are retried
+// until each waiter's deadline, not before the backend's Retry-After; a wait that times out says
+// what it saw (TimeoutError) as IntervalPoller does.
 // Without a BatchGetter, Wait is IntervalPoller.Wait.
 type SharedPoller struct {
 	// Backoff paces each waiter.
@@ -48,6 +50,7 @@ type SharedPoller struct {
 	mu      sync.Mutex
 	waiters map[*waiter]struct{}
 	running bool
+	pushed  bool          // the loop receives the backend's changes
 	kick    chan struct{} // a waiter came or went (buffered 1)
 	// cancelRead cancels the read under way (nil when none is).
 	cancelRead context.CancelFunc
@@ -72,6 +75,7 @@ type waiter struct {
 	interval time.Duration // the current interval of its backoff
 	next     time.Time     // when it wants its next read
 	inFlight bool          // a read that includes it is under way
+	unread   bool          // no read has answered it yet
 }
 
 // readResult is what one read told one waiter.
@@ -176,7 +180,11 @@ func (p *SharedPoller) add(ctx context.Context, w *waiter) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	w.interval = p.Backoff.Next(0)
-	w.next = time.Now().Add(p.Backoff.jittered(w.interval))
+	w.unread = true
+	w.next = time.Now()
+	if !p.pushed {
+		w.next = w.next.Add(p.Backoff.jittered(w.interval))
+	}
 	p.waiters[w] = struct{}{}
 	if !p.running {
 		p.running = true
@@ -203,8 +211,15 @@ func (p *SharedPoller) poke() {
 	}
 }
 
-// loop reads for the waiters until there are none left. base carries the values (loggers) of
-// the context of the wait that started it, never its cancellation.
+// idleLinger is how long the loop, and its subscription to the backend's changes, outlive the
+// last waiter: the waits of one apply come one after another (a libvirt rescue's wait ends at
+// its first read), and each new subscription would cost its round trips before the wait's first
+// read, and their RPCs.
+const idleLinger = 30 * time.Second
+
+// loop reads for the waiters until there are none left (for idleLinger while it receives the
+// backend's changes). base carries the values (loggers) of the context of the wait that
+// started it, never its cancellation.
 func (p *SharedPoller) loop(base context.Context) {
 	ctx, cancel := context.WithCancel(base)
 	defer cancel()
@@ -212,13 +227,20 @@ func (p *SharedPoller) loop(base context.Context) {
 	if p.notify != nil {
 		if ch, err := p.notify.Changes(ctx); err == nil {
 			changes = ch
+			p.push(true)
 		}
 	}
 	var notBefore time.Time // the backend's Retry-After
 	for {
 		due, ok := p.due(notBefore)
 		if !ok {
-			return
+			if changes != nil && p.idle(&changes) {
+				continue
+			}
+			if p.stop() {
+				return
+			}
+			continue
 		}
 		if d := time.Until(due); d > 0 {
 			t := time.NewTimer(d)
@@ -231,9 +253,14 @@ func (p *SharedPoller) loop(base context.Context) {
 				t.Stop()
 				if !open {
 					changes = nil
+					p.push(false)
 					continue
 				}
-				if !p.drainChanges(id, &changes) || time.Now().Before(notBefore) {
+				ask := p.drainChanges(id, &changes)
+				if changes == nil {
+					p.push(false)
+				}
+				if !ask || time.Now().Before(notBefore) {
 					continue
 				}
 			}
@@ -244,13 +271,63 @@ func (p *SharedPoller) loop(base context.Context) {
 	}
 }
 
+// push records whether the loop receives the backend's changes. From the moment it does, a
+// waiter that has not been read yet is due at once: only its first read can see a change made
+// before the subscription or before its wait began.
+func (p *SharedPoller) push(on bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.pushed = on
+	if !on {
+		return
+	}
+	now := time.Now()
+	for w := range p.waiters {
+		if w.unread && !w.inFlight && w.next.After(now) {
+			w.next = now
+		}
+	}
+}
+
+// idle waits, without waiters, for a new one (true) until idleLinger has passed or the changes
+// end (false); the changes of the meantime concern nobody.
+func (p *SharedPoller) idle(changes *<-chan string) bool {
+	t := time.NewTimer(idleLinger)
+	defer t.Stop()
+	for {
+		select {
+		case <-p.kick:
+			return true
+		case <-t.C:
+			return false
+		case _, open := <-*changes:
+			if !open {
+				*changes = nil
+				p.push(false)
+				return false
+			}
+		}
+	}
+}
+
+// stop marks the loop stopped when no waiter is left (true); a waiter that came meanwhile keeps
+// it running (false).
+func (p *SharedPoller) stop() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if len(p.waiters) > 0 {
+		return false
+	}
+	p.running, p.pushed = false, false
+	return true
+}
+
 // due returns when the next read is due (the earliest waiter's next read, not before
-// notBefore); ok is false, and the loop marked stopped, when no waiter is left.
+// notBefore); ok is false when no waiter is left.
 func (p *SharedPoller) due(notBefore time.Time) (time.Time, bool) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if len(p.waiters) == 0 {
-		p.running = false
 		return time.Time{}, false
 	}
 	var due time.Time
@@ -347,6 +424,7 @@ func (p *SharedPoller) read(ctx context.Context) time.Duration {
 			continue
 		}
 		w.deliver(r)
+		w.unread = false
 		w.interval = p.Backoff.Next(w.interval)
 		w.next = now.Add(p.Backoff.jittered(w.interval))
 	}

@@ -276,29 +276,95 @@ func TestSharedPollerNotFound(t *testing.T) {
 }
 
 // A change pushed for a waiting id is read at once: with a tick of an hour, the wait still
-// ends; when the notifier's channel closes, the ticks take over.
+// ends; when the notifier's channel closes, the ticks take over. (The wait's first read comes at
+// once too, see TestSharedPollerReadsNewWaiterAtOnce.)
 func TestSharedPollerWakesOnChanges(t *testing.T) {
-	n := &scriptedNotifier{scriptedBatch: newScripted(rescue.StateRescuing), ch: make(chan string, 4)}
+	n := &scriptedNotifier{scriptedBatch: newScripted(rescue.StateRescuing), ch: make(chan string)}
+	n.called = make(chan int, 8)
 	p := rescue.NewSharedPoller(n, rescue.Backoff{First: time.Hour, Factor: 1, Max: time.Hour})
 	done := make(chan error, 1)
 	go func() {
 		_, err := p.Wait(context.Background(), "rescue", "i1", noGet, untilRescued)
 		done <- err
 	}()
+	<-n.called             // the first read, at once: still rescuing
 	n.ch <- "someone-else" // not waited for: no read
+	n.ch <- "someone-else" // (taken once the first one was dealt with)
 	n.set(rescue.StateRescued)
 	n.ch <- "i1"
 	if err := <-done; err != nil {
 		t.Fatal(err)
 	}
-	if c := n.nCalls(); c != 1 {
-		t.Fatalf("%d reads, want 1 (the one the change of i1 asked for)", c)
+	if c := n.nCalls(); c != 2 {
+		t.Fatalf("%d reads, want 2 (the wait's first and the one the change of i1 asked for)", c)
 	}
 
 	closed := &scriptedNotifier{scriptedBatch: newScripted(rescue.StateRescued), ch: make(chan string)}
 	close(closed.ch)
 	if _, err := rescue.NewSharedPoller(closed, fastBackoff).Wait(context.Background(), "rescue", "i1", noGet, untilRescued); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// With a backend that pushes changes, a new wait is read at once, not after its first
+// interval: its instance may have reached its state before the wait began (a libvirt rescue
+// is done when Rescue returns), and no change will say so any more. With a tick of an hour, the
+// waits end, the second one while the first still waits; without a notifier, the first read
+// waits for the tick (a Nova server is not read before its first interval).
+func TestSharedPollerReadsNewWaiterAtOnce(t *testing.T) {
+	hour := rescue.Backoff{First: time.Hour, Factor: 1, Max: time.Hour}
+	n := &scriptedNotifier{scriptedBatch: newScripted(rescue.StateRescued), ch: make(chan string)}
+	p := rescue.NewSharedPoller(n, hour)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if _, err := p.Wait(ctx, "rescue", "i1", noGet, untilRescued); err != nil {
+		t.Fatalf("first wait: %v", err)
+	}
+	stuck := make(chan error, 1)
+	go func() {
+		_, err := p.Wait(ctx, "rescue", "i2", noGet, func(*rescue.Instance) (bool, error) { return false, nil })
+		stuck <- err
+	}()
+	if _, err := p.Wait(ctx, "rescue", "i3", noGet, untilRescued); err != nil {
+		t.Fatalf("a wait beside a running one: %v", err)
+	}
+	cancel()
+	<-stuck
+
+	plain := newScripted(rescue.StateRescued)
+	short, stop := context.WithTimeout(context.Background(), 200*time.Millisecond)
+	defer stop()
+	if _, err := rescue.NewSharedPoller(plain, hour).Wait(short, "rescue", "i1", noGet, untilRescued); err == nil {
+		t.Fatal("without a notifier the wait was answered before its first interval")
+	}
+}
+
+// countingNotifier is a scriptedNotifier that counts the subscriptions (Changes calls).
+type countingNotifier struct {
+	*scriptedNotifier
+	subs atomic.Int32
+}
+
+func (n *countingNotifier) Changes(ctx context.Context) (<-chan string, error) {
+	n.subs.Add(1)
+	return n.scriptedNotifier.Changes(ctx)
+}
+
+// Waits that come one after another (each libvirt rescue's wait ends at its first read) share
+// one subscription to the backend's changes: the loop outlives its last waiter for a while.
+func TestSharedPollerKeepsItsSubscription(t *testing.T) {
+	n := &countingNotifier{scriptedNotifier: &scriptedNotifier{scriptedBatch: newScripted(rescue.StateRescued), ch: make(chan string)}}
+	p := rescue.NewSharedPoller(n, rescue.Backoff{First: time.Hour, Factor: 1, Max: time.Hour})
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	for _, id := range []string{"i1", "i2", "i3"} {
+		if _, err := p.Wait(ctx, "rescue", id, noGet, untilRescued); err != nil {
+			t.Fatalf("wait for %s: %v", id, err)
+		}
+		time.Sleep(100 * time.Millisecond) // a pause between waits, as between rescues
+	}
+	if s, c := n.subs.Load(), n.nCalls(); s != 1 || c != 3 {
+		t.Fatalf("%d subscriptions and %d reads for 3 waits in a row, want 1 and 3", s, c)
 	}
 }
 

@@ -6,19 +6,12 @@ package bench_test
 // poller (RESCUE_POLLER=per-instance). Counting proxies in front of the compute and image APIs.
 
 import (
-	"bufio"
 	"context"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
-	"os/exec"
-	"path/filepath"
 	"regexp"
-	"sort"
-	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -61,7 +54,7 @@ func (r fleetRow) String() string {
 
 // BenchmarkFleet prints the fleet table. BENCH_N (default "1,20,100") lists the sizes.
 func BenchmarkFleet(b *testing.B) {
-	sizes := benchSizes(b)
+	sizes := benchSizes(b, "BENCH_N", "1,20,100")
 	n := acctest.StartNovaT(b)
 	tf := terraformPath(b)
 	bin := buildProvider(b)
@@ -94,47 +87,6 @@ func BenchmarkFleet(b *testing.B) {
 	printFleet(rows)
 }
 
-func benchSizes(b *testing.B) []int {
-	spec := os.Getenv("BENCH_N")
-	if spec == "" {
-		spec = "1,20,100"
-	}
-	var sizes []int
-	for _, f := range strings.Split(spec, ",") {
-		v, err := strconv.Atoi(strings.TrimSpace(f))
-		if err != nil || v < 1 {
-			b.Fatalf("BENCH_N=%q: want a comma-separated list of positive sizes", spec)
-		}
-		sizes = append(sizes, v)
-	}
-	sort.Ints(sizes)
-	return sizes
-}
-
-func terraformPath(b *testing.B) string {
-	if p := os.Getenv("TF_ACC_TERRAFORM_PATH"); p != "" {
-		return p
-	}
-	p, err := exec.LookPath("terraform")
-	if err != nil {
-		b.Fatal("bench: no Terraform CLI: set TF_ACC_TERRAFORM_PATH (scripts/install-deps.sh installs one)")
-	}
-	return p
-}
-
-// buildProvider builds the provider of this repository (three levels up) into a temporary
-// directory and returns the binary's path.
-func buildProvider(b *testing.B) string {
-	dir := b.TempDir()
-	bin := filepath.Join(dir, "terraform-provider-rescue")
-	cmd := exec.Command("go", "build", "-o", bin, ".")
-	cmd.Dir = filepath.Join("..", "..", "..")
-	if out, err := cmd.CombinedOutput(); err != nil {
-		b.Fatalf("build the provider: %v\n%s", err, out)
-	}
-	return bin
-}
-
 // fleetRun holds what every measured run shares.
 type fleetRun struct {
 	b              *testing.B
@@ -144,15 +96,6 @@ type fleetRun struct {
 }
 
 func (f *fleetRun) workspace(ids []string) (string, error) {
-	dir, err := os.MkdirTemp("", "bench-fleet-")
-	if err != nil {
-		return "", err
-	}
-	rc := fmt.Sprintf("provider_installation {\n  dev_overrides {\n    \"rescue-labs/rescue\" = %q\n  }\n  direct {}\n}\n",
-		filepath.Dir(f.bin))
-	if err := os.WriteFile(filepath.Join(dir, ".terraformrc"), []byte(rc), 0o600); err != nil {
-		return "", err
-	}
 	cfg := fmt.Sprintf(`terraform {
   required_providers {
     rescue = { source = "rescue-labs/rescue" }
@@ -174,7 +117,7 @@ resource "rescue_instance" "fleet" {
 }
 `, f.nova.Token, f.compute.URLFor(f.nova.ComputeURL), f.image.URLFor(f.nova.ImageURL),
 		strings.Join(ids, `", "`), acctest.PlainImageID)
-	return dir, os.WriteFile(filepath.Join(dir, "main.tf"), []byte(cfg), 0o600)
+	return newWorkspace("bench-fleet-", f.bin, cfg)
 }
 
 // measure applies and destroys the rescues of ids with one poller and returns its row.
@@ -222,106 +165,7 @@ func (f *fleetRun) measure(ids []string, poller, env string) (fleetRow, error) {
 // each resource was done (by instance id, from the apply_complete messages), the wall time, and
 // the provider's peak RSS (VmHWM, KiB).
 func (f *fleetRun) terraform(dir, poller, cmd string, n int) (map[string]time.Time, time.Duration, int64, error) {
-	c := exec.Command(f.tf, cmd, "-auto-approve", "-json", "-no-color", "-parallelism="+strconv.Itoa(n))
-	c.Dir = dir
-	c.Env = append(os.Environ(), "TF_CLI_CONFIG_FILE="+filepath.Join(dir, ".terraformrc"), "TF_IN_AUTOMATION=1",
-		"CHECKPOINT_DISABLE=1", "TF_INPUT=0", "RESCUE_POLLER="+poller)
-	out, err := c.StdoutPipe()
-	if err != nil {
-		return nil, 0, 0, err
-	}
-	c.Stderr = c.Stdout
-	start := time.Now()
-	if err := c.Start(); err != nil {
-		return nil, 0, 0, err
-	}
-	stop := make(chan struct{})
-	var peak int64
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() { defer wg.Done(); peak = watchRSS(f.bin, stop) }()
-	done, tail := readJSONLog(out)
-	err = c.Wait()
-	took := time.Since(start)
-	close(stop)
-	wg.Wait()
-	if err != nil {
-		return nil, took, peak, fmt.Errorf("terraform %s: %w:\n%s", cmd, err, strings.Join(tail, "\n"))
-	}
-	return done, took, peak, nil
-}
-
-// readJSONLog reads Terraform's -json messages: when each resource's apply completed (by its
-// for_each key, the instance id), and the last messages (for an error).
-func readJSONLog(out interface{ Read([]byte) (int, error) }) (map[string]time.Time, []string) {
-	done := map[string]time.Time{}
-	var tail []string
-	sc := bufio.NewScanner(out)
-	sc.Buffer(make([]byte, 1<<20), 1<<20)
-	for sc.Scan() {
-		var m struct {
-			Message   string `json:"@message"`
-			Timestamp string `json:"@timestamp"`
-			Type      string `json:"type"`
-			Hook      struct {
-				Resource struct {
-					Key any `json:"resource_key"`
-				} `json:"resource"`
-			} `json:"hook"`
-		}
-		if json.Unmarshal(sc.Bytes(), &m) != nil {
-			continue
-		}
-		tail = append(tail, m.Message)
-		if len(tail) > 20 {
-			tail = tail[1:]
-		}
-		if m.Type != "apply_complete" {
-			continue
-		}
-		key, _ := m.Hook.Resource.Key.(string)
-		if at, err := time.Parse(time.RFC3339Nano, m.Timestamp); err == nil && key != "" {
-			done[key] = at
-		}
-	}
-	return done, tail
-}
-
-// watchRSS polls the peak RSS (VmHWM) of the provider processes running bin every 50 ms until
-// stop is closed and returns the largest seen, in KiB.
-func watchRSS(bin string, stop <-chan struct{}) int64 {
-	var peak int64
-	for {
-		ents, _ := os.ReadDir("/proc")
-		for _, e := range ents {
-			if _, err := strconv.Atoi(e.Name()); err != nil {
-				continue
-			}
-			if exe, err := os.Readlink(filepath.Join("/proc", e.Name(), "exe")); err != nil || exe != bin {
-				continue
-			}
-			peak = max(peak, vmHWM(filepath.Join("/proc", e.Name(), "status")))
-		}
-		select {
-		case <-stop:
-			return peak
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
-}
-
-func vmHWM(status string) int64 {
-	b, err := os.ReadFile(status)
-	if err != nil {
-		return 0
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if v, ok := strings.CutPrefix(line, "VmHWM:"); ok {
-			kib, _ := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
-			return kib
-		}
-	}
-	return 0
+	return runTerraform(f.tf, f.bin, dir, []string{"RESCUE_POLLER=" + poller}, cmd, n)
 }
 
 // lags returns the p50 and p95 of the detection lag: from the moment Nova finished the rescue
@@ -342,9 +186,8 @@ func (f *fleetRun) lags(ids []string, done map[string]time.Time) (p50, p95 time.
 		}
 		lags = append(lags, at.Sub(reached))
 	}
-	sort.Slice(lags, func(i, j int) bool { return lags[i] < lags[j] })
-	pick := func(q float64) time.Duration { return lags[int(q*float64(len(lags)-1)+0.5)] }
-	return pick(0.5), pick(0.95), nil
+	p50, p95 = percentiles(lags)
+	return p50, p95, nil
 }
 
 // rescueFinished is the finish time of the compute_rescue_instance event of the server's
@@ -395,11 +238,4 @@ func printFleet(rows []fleetRow) {
 			ratio(float64(p.lagP50), float64(s.lagP50)), ratio(float64(p.peakRSS), float64(s.peakRSS)))
 	}
 	fmt.Println()
-}
-
-func ratio(a, b float64) string {
-	if b <= 0 {
-		return "-"
-	}
-	return fmt.Sprintf("%.2fx", a/b)
 }

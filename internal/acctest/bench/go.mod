@@ -5,13 +5,13 @@ go 1.25.8
 replace github.com/rescue-labs/terraform-provider-rescue => ../../..
 
 require (
+	github.com/digitalocean/go-libvirt v0.0.0-20261013170128-efbbdf578ac8
 	github.com/gophercloud/gophercloud/v2 v2.15.0
 	github.com/hashicorp/terraform-plugin-sdk/v2 v2.40.0
 	github.com/rescue-labs/terraform-provider-rescue v0.0.0-00010101000000-000000000000
 )
 
 require (
-	github.com/digitalocean/go-libvirt v0.0.0-20261013170128-efbbdf578ac8 // indirect
 	github.com/fatih/color v1.18.0 // indirect
 	github.com/golang/protobuf v1.5.4 // indirect
 	github.com/google/uuid v1.6.0 // indirect
