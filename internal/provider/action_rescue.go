@@ -198,7 +198,7 @@ func (a *rescueAction) Invoke(ctx context.Context, req action.InvokeRequest, res
 	}
 	rq.Device, rq.Bus = p.Device, p.Bus
 	inv.report("rescuing " + id + " (" + modeText(p) + ")")
-	tflog.Info(ctx, "rescuing instance (action)", map[string]any{"image_id": rq.ImageID, "device": rq.Device, "bus": rq.Bus, "mode": string(p.Mode)})
+	tflog.Info(ctx, "rescuing instance (action)", map[string]any{"image_id": rq.ImageID, "device": string(rq.Device), "bus": string(rq.Bus), "mode": string(p.Mode)})
 	res, inst, err := eng.Rescue(ctx, rq)
 	for _, w := range res.Warnings {
 		resp.Diagnostics.AddWarning("Interrupted operation recovered", w)
@@ -224,9 +224,9 @@ func (a *rescueAction) Invoke(ctx context.Context, req action.InvokeRequest, res
 func modeText(p rescue.Plan) string {
 	switch {
 	case p.Device != "" && p.Bus != "":
-		return "stable-device mode: " + p.Device + " on " + p.Bus
+		return "stable-device mode: " + string(p.Device) + " on " + string(p.Bus)
 	case p.Mode == rescue.ModeStable || p.Device != "" || p.Bus != "":
-		return "stable-device mode: " + p.Device + p.Bus
+		return "stable-device mode: " + string(p.Device) + string(p.Bus)
 	}
 	return "legacy mode"
 }
