@@ -31,6 +31,7 @@ func planError(t *testing.T, config string, want string) {
 }
 
 func TestValidateBadDevice(t *testing.T) {
+	t.Parallel()
 	planError(t, nowhere+`resource "rescue_instance" "x" {
   instance_id = "vm1"
   device      = "tape"
@@ -38,6 +39,7 @@ func TestValidateBadDevice(t *testing.T) {
 }
 
 func TestValidateBadBus(t *testing.T) {
+	t.Parallel()
 	planError(t, nowhere+`resource "rescue_instance" "x" {
   instance_id = "vm1"
   bus         = "pci"
@@ -45,6 +47,7 @@ func TestValidateBadBus(t *testing.T) {
 }
 
 func TestValidateFloppyNeedsFdc(t *testing.T) {
+	t.Parallel()
 	planError(t, nowhere+`resource "rescue_instance" "x" {
   instance_id = "vm1"
   device      = "floppy"
@@ -53,6 +56,7 @@ func TestValidateFloppyNeedsFdc(t *testing.T) {
 }
 
 func TestValidateCdromNotOnVirtio(t *testing.T) {
+	t.Parallel()
 	planError(t, nowhere+`resource "rescue_instance" "x" {
   instance_id = "vm1"
   device      = "cdrom"
@@ -61,6 +65,7 @@ func TestValidateCdromNotOnVirtio(t *testing.T) {
 }
 
 func TestValidateBadShutdownTimeout(t *testing.T) {
+	t.Parallel()
 	planError(t, nowhere+`resource "rescue_instance" "x" {
   instance_id      = "vm1"
   shutdown_timeout = "soon"
@@ -68,6 +73,7 @@ func TestValidateBadShutdownTimeout(t *testing.T) {
 }
 
 func TestValidateBadTimeouts(t *testing.T) {
+	t.Parallel()
 	planError(t, nowhere+`resource "rescue_instance" "x" {
   instance_id = "vm1"
   timeouts    = { create = "ten minutes" }
@@ -75,12 +81,14 @@ func TestValidateBadTimeouts(t *testing.T) {
 }
 
 func TestValidateEmptyInstanceID(t *testing.T) {
+	t.Parallel()
 	planError(t, nowhere+`resource "rescue_instance" "x" {
   instance_id = ""
 }`, `(?s)instance_id string length must be at least 1`)
 }
 
 func TestValidateTwoBackendBlocks(t *testing.T) {
+	t.Parallel()
 	planError(t, `
 provider "rescue" {
   libvirt { uri = "test:///default" }
@@ -107,6 +115,7 @@ func TestValidateAmbiguousEnvironment(t *testing.T) {
 // A zero or negative timeout is refused at plan (it used to pass and fail at apply with
 // "context deadline exceeded"), naming the attribute.
 func TestValidateNonPositiveTimeouts(t *testing.T) {
+	t.Parallel()
 	planError(t, nowhere+`resource "rescue_instance" "x" {
   instance_id = "vm1"
   timeouts    = { create = "-1m" }
