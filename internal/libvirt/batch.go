@@ -3,7 +3,6 @@ package libvirt
 import (
 	"cmp"
 	"context"
-	"fmt"
 	"sync"
 
 	golibvirt "github.com/digitalocean/go-libvirt"
@@ -30,15 +29,11 @@ func (b *Backend) GetMany(ctx context.Context, ids []string) (_ map[string]*resc
 	if len(ids) == 0 {
 		return map[string]*rescue.Instance{}, nil
 	}
-	l, done, err := b.client(ctx)
+	l, doms, done, err := b.allDomains(ctx)
 	if err != nil {
 		return nil, err
 	}
 	defer func() { err = done(err) }()
-	doms, _, err := l.ConnectListAllDomains(1, 0)
-	if err != nil {
-		return nil, fmt.Errorf("list the domains of %s: %w", b.target.Display, err)
-	}
 	find := domainIndex(doms)
 	asked := make(map[string]golibvirt.Domain, len(ids))
 	for _, id := range ids {

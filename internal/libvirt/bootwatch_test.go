@@ -46,7 +46,10 @@ func TestQEMUUnbootableRescueRollsBack(t *testing.T) {
 	lv := libvirtd.Shared(t)
 	qcow2, gpt := unbootableImages(t, lv)
 	cases := []struct {
-		name, device, bus, image, extra string
+		name         string
+		device       rescue.Device
+		bus          rescue.Bus
+		image, extra string
 		// destroyOnReboot: the domain has <on_reboot>destroy</on_reboot> (the reset stops it).
 		destroyOnReboot bool
 		want            []string

@@ -42,9 +42,11 @@ func TestQEMUImageContentAtPlan(t *testing.T) {
 	}
 	pools := poolNames(t, l)
 	for _, c := range []struct {
-		name                string
-		dom, image, dev, bs string
-		ok                  func(error) bool
+		name       string
+		dom, image string
+		dev        rescue.Device
+		bs         rescue.Bus
+		ok         func(error) bool
 	}{
 		{"qcow2 disk on cdrom", name, im.RescueDisk, "cdrom", "sata", invalidOn("image_id", "rescue-disk.qcow2 (qcow2)", "MBR boot signature", "a cdrom boots only an ISO 9660 image")},
 		{"iso on disk", name, im.RescueISO, "disk", "sata", invalidOn("image_id", "ISO 9660", "an ISO is not a disk")},

@@ -79,7 +79,7 @@ func (b *Backend) instance(l *golibvirt.Libvirt, d golibvirt.Domain, instanceID 
 		}
 		return inst, nil
 	}
-	inst.ImageID, inst.Device, inst.Bus, inst.Mode = j.Image, j.Device, j.Bus, rescue.Mode(j.Mode)
+	inst.ImageID, inst.Device, inst.Bus, inst.Mode = j.Image, rescue.Device(j.Device), rescue.Bus(j.Bus), rescue.Mode(j.Mode)
 	if alive, _ := leaseAlive(j.Owner, time.Now()); alive {
 		// Another live run's operation: in progress, not incomplete.
 		inst.State, inst.Status = rescue.StateRescuing, "rescuing (another run)"

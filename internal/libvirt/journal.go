@@ -252,22 +252,28 @@ func seal(j *journal, original string, key []byte, secret string, dom golibvirt.
 		j.Original = journalOriginal{Encoding: "plain", Data: original}
 		return nil
 	}
-	gcm, err := newGCM(key)
+	v, err := sealed(key, secret, []byte(original), dom[:])
 	if err != nil {
 		return err
 	}
+	j.Original = *v
+	return nil
+}
+
+// sealed is plain encrypted with key (AES-256-GCM, a fresh nonce) and bound to aad, as the
+// journal keeps it; secret names the libvirt secret that holds key.
+func sealed(key []byte, secret string, plain, aad []byte) (*journalOriginal, error) {
+	gcm, err := newGCM(key)
+	if err != nil {
+		return nil, err
+	}
 	nonce := make([]byte, gcm.NonceSize())
 	if _, err := rand.Read(nonce); err != nil {
-		return fmt.Errorf("make nonce: %w", err)
+		return nil, fmt.Errorf("make nonce: %w", err)
 	}
-	ct := gcm.Seal(nil, nonce, []byte(original), dom[:])
-	j.Original = journalOriginal{
-		Encoding: "aes-256-gcm",
-		Secret:   secret,
-		Nonce:    base64.StdEncoding.EncodeToString(nonce),
-		Data:     base64.StdEncoding.EncodeToString(ct),
-	}
-	return nil
+	ct := gcm.Seal(nil, nonce, plain, aad)
+	return &journalOriginal{Encoding: "aes-256-gcm", Secret: secret,
+		Nonce: base64.StdEncoding.EncodeToString(nonce), Data: base64.StdEncoding.EncodeToString(ct)}, nil
 }
 
 // passAAD binds a sealed password to its domain and role.
@@ -279,17 +285,11 @@ func sealPass(j *journal, pass string, key []byte, secret string, dom golibvirt.
 	if key == nil || pass == "" {
 		return nil
 	}
-	gcm, err := newGCM(key)
+	v, err := sealed(key, secret, []byte(pass), passAAD(dom))
 	if err != nil {
 		return err
 	}
-	nonce := make([]byte, gcm.NonceSize())
-	if _, err := rand.Read(nonce); err != nil {
-		return fmt.Errorf("make nonce: %w", err)
-	}
-	ct := gcm.Seal(nil, nonce, []byte(pass), passAAD(dom))
-	j.Pass = &journalOriginal{Encoding: "aes-256-gcm", Secret: secret,
-		Nonce: base64.StdEncoding.EncodeToString(nonce), Data: base64.StdEncoding.EncodeToString(ct)}
+	j.Pass = v
 	return nil
 }
 

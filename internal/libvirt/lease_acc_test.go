@@ -23,8 +23,9 @@ func TestTestDriverTakeOverAfterCrash(t *testing.T) {
 	img := td.volume(t, "rescue-adopt.iso", "raw", "")
 	ctx := context.Background()
 	for _, c := range []struct {
-		name, bus string
-		adopt     bool
+		name  string
+		bus   rescue.Bus
+		adopt bool
 	}{{"td-adopt-same", "sata", true}, {"td-adopt-other", "scsi", false}} {
 		t.Run(c.name, func(t *testing.T) {
 			d := td.domain(t, c.name, true, false, "")

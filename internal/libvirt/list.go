@@ -18,15 +18,11 @@ var _ rescue.Lister = (*Backend)(nil)
 // rescue: it still carries the journal and needs an apply or a destroy.
 // Domains that vanish while they are read are left out.
 func (b *Backend) List(ctx context.Context, f rescue.Filter) (_ []rescue.Listed, err error) {
-	l, done, err := b.client(ctx)
+	l, doms, done, err := b.allDomains(ctx)
 	if err != nil {
 		return nil, err
 	}
 	defer func() { err = done(err) }()
-	doms, _, err := l.ConnectListAllDomains(1, 0)
-	if err != nil {
-		return nil, fmt.Errorf("list the domains of %s: %w", b.target.Display, err)
-	}
 	all := make([]rescue.Listed, 0, len(doms))
 	for _, d := range doms {
 		if err := ctx.Err(); err != nil {
@@ -42,6 +38,20 @@ func (b *Backend) List(ctx context.Context, f rescue.Filter) (_ []rescue.Listed,
 		all = append(all, item)
 	}
 	return f.Select(all), nil
+}
+
+// allDomains is the shared connection (as client returns it) and every domain of the host, in
+// one call; the caller defers done(err) on its result as with client.
+func (b *Backend) allDomains(ctx context.Context) (*golibvirt.Libvirt, []golibvirt.Domain, func(error) error, error) {
+	l, done, err := b.client(ctx)
+	if err != nil {
+		return nil, nil, nil, err
+	}
+	doms, _, err := l.ConnectListAllDomains(1, 0)
+	if err != nil {
+		return nil, nil, nil, done(fmt.Errorf("list the domains of %s: %w", b.target.Display, err))
+	}
+	return l, doms, done, nil
 }
 
 // listed reads one domain for List.

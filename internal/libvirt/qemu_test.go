@@ -38,7 +38,11 @@ func TestQEMURescueBootsRescueDevice(t *testing.T) {
 	b := newBackend(t, lv.QEMUURI)
 	eng := rescue.NewEngine(b)
 	ctx := context.Background()
-	cases := []struct{ machine, device, bus string }{
+	cases := []struct {
+		machine string
+		device  rescue.Device
+		bus     rescue.Bus
+	}{
 		{"pc", "", ""}, // legacy
 		{"pc", "cdrom", "sata"},
 		{"pc", "cdrom", "scsi"},
@@ -59,7 +63,7 @@ func TestQEMURescueBootsRescueDevice(t *testing.T) {
 		{"q35", "floppy", "fdc"},
 	}
 	for _, c := range cases {
-		label := c.device + "-" + c.bus
+		label := string(c.device) + "-" + string(c.bus)
 		if c.device == "" {
 			label = "legacy"
 		}
@@ -67,7 +71,7 @@ func TestQEMURescueBootsRescueDevice(t *testing.T) {
 			name := fmt.Sprintf("q-boot-%s-%s", c.machine, label)
 			acctest.QEMUGuest(t, lv, name, libvirtd.GuestOptions{Machine: c.machine})
 			orig := lv.DomainXML(t, name, secure)
-			img, want := lv.Images().RescueFor(c.device)
+			img, want := lv.Images().RescueFor(string(c.device))
 			lv.Mark(t, name)
 			_, inst, err := eng.Rescue(ctx, rescue.Request{InstanceID: name, ImageID: img, Device: c.device, Bus: c.bus, ShutdownTimeout: 30 * time.Second})
 			if err != nil {
@@ -107,7 +111,10 @@ func TestQEMURefusedPairs(t *testing.T) {
 	b := newBackend(t, lv.QEMUURI)
 	ctx := context.Background()
 	cases := []struct {
-		machine, device, bus, extra string
+		machine string
+		device  rescue.Device
+		bus     rescue.Bus
+		extra   string
 	}{
 		{"pc", "cdrom", "virtio", ""},
 		{"pc", "cdrom", "fdc", ""},
@@ -125,7 +132,7 @@ func TestQEMURefusedPairs(t *testing.T) {
 			acctest.QEMUGuest(t, lv, name, libvirtd.GuestOptions{Machine: c.machine, ExtraDevices: c.extra})
 			orig := lv.DomainXML(t, name, secure)
 			dom := lv.Domain(t, name)
-			img, _ := lv.Images().RescueFor(c.device)
+			img, _ := lv.Images().RescueFor(string(c.device))
 			req := rescue.Request{InstanceID: name, ImageID: img, Device: c.device, Bus: c.bus}
 			_, verr := b.Validate(ctx, req)
 			_, rerr := b.Rescue(ctx, req)
@@ -140,7 +147,7 @@ func TestQEMURefusedPairs(t *testing.T) {
 			if !errors.As(rerr, &ie) && !errors.As(rerr, &ue) {
 				t.Errorf("Rescue error %T %v, want InvalidError or UnsupportedError", rerr, rerr)
 			}
-			if !strings.Contains(rerr.Error(), c.bus) {
+			if !strings.Contains(rerr.Error(), string(c.bus)) {
 				t.Errorf("error %q does not name the bus", rerr)
 			}
 			if verr == nil {

@@ -151,7 +151,7 @@ func (b *Backend) adoptable(ctx context.Context, l *golibvirt.Libvirt, d golibvi
 	if err != nil || p.Image == nil {
 		return false, nil
 	}
-	if p.Image.Spec != j.Image || string(p.Mode) != j.Mode || p.Device != j.Device || p.Bus != j.Bus {
+	if p.Image.Spec != j.Image || string(p.Mode) != j.Mode || string(p.Device) != j.Device || string(p.Bus) != j.Bus {
 		return false, nil
 	}
 	if req.AdminPass == "" {
@@ -275,8 +275,8 @@ func (r *rescueRun) validate(ctx context.Context) error {
 		State:           statePreparing,
 		Started:         time.Now().UTC().Format(time.RFC3339),
 		Mode:            string(r.p.Mode),
-		Device:          r.p.Device,
-		Bus:             r.p.Bus,
+		Device:          string(r.p.Device),
+		Bus:             string(r.p.Bus),
 		Image:           r.p.Image.Spec,
 		ShutdownTimeout: r.timeout.String(),
 		WasRunning:      isActive(state),
@@ -376,8 +376,8 @@ func (r *rescueRun) defineLocked() error {
 		return fmt.Errorf("read definition of domain %s: %w", d.Name, err)
 	}
 	opts := domxml.Options{
-		Device: p.Device,
-		Bus:    p.Bus,
+		Device: string(p.Device),
+		Bus:    string(p.Bus),
 		Image:  domxml.Source{File: r.j.Overlay.Path},
 		Format: "qcow2",
 	}
@@ -410,7 +410,7 @@ func (r *rescueRun) shutdown(ctx context.Context) error {
 func (r *rescueRun) start(ctx context.Context) error {
 	j, p := r.j, r.p
 	rescue.Progress(ctx, "shut off; starting the rescue definition")
-	err := r.b.startRescue(ctx, r.o.l, r.o.d, bootTarget{InstanceID: r.req.InstanceID, Path: j.Overlay.Path, Device: p.Device, Bus: p.Bus, Image: p.Image.Spec, Watch: r.watch})
+	err := r.b.startRescue(ctx, r.o.l, r.o.d, bootTarget{InstanceID: r.req.InstanceID, Path: j.Overlay.Path, Device: string(p.Device), Bus: string(p.Bus), Image: p.Image.Spec, Watch: r.watch})
 	r.started = err == nil
 	if r.started {
 		rescue.Progress(ctx, startedText(r.watch))

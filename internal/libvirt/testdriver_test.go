@@ -132,8 +132,10 @@ func TestTestDriverRescueUnrescue(t *testing.T) {
 	b := newBackend(t, td.lv.TestURI)
 	ctx := context.Background()
 	for _, c := range []struct {
-		name, device, bus string
-		mode              rescue.Mode
+		name   string
+		device rescue.Device
+		bus    rescue.Bus
+		mode   rescue.Mode
 	}{
 		{"td-legacy", "", "", rescue.ModeLegacy},
 		{"td-stable", "cdrom", "sata", rescue.ModeStable},

@@ -75,7 +75,7 @@ func validateOffline(req rescue.Request) (rescue.Plan, error) {
 	}
 	if req.Device != "" && req.Bus != "" {
 		// No host capabilities, no machine: only the rules that hold everywhere.
-		if err := domxml.CheckDeviceBus(req.Device, req.Bus, domxml.HostInfo{}); err != nil {
+		if err := domxml.CheckDeviceBus(string(req.Device), string(req.Bus), domxml.HostInfo{}); err != nil {
 			return rescue.Plan{}, err
 		}
 	}
@@ -94,7 +94,7 @@ func unknownPlan(req rescue.Request) rescue.Plan {
 
 // validateValues checks the request's values without a connection.
 func validateValues(req rescue.Request) error {
-	if err := rescue.CheckValues(req.Device, req.Bus); err != nil {
+	if err := rescue.CheckValues(string(req.Device), string(req.Bus)); err != nil {
 		return err
 	}
 	if req.ShutdownTimeout < 0 {
@@ -153,11 +153,11 @@ func (b *Backend) resolveDevice(ctx context.Context, l *golibvirt.Libvirt, orig 
 	if err != nil {
 		return err
 	}
-	device, bus := domxml.ResolveDeviceBus(req.Device, req.Bus, m)
+	device, bus := domxml.ResolveDeviceBus(string(req.Device), string(req.Bus), m)
 	if err := domxml.CheckDeviceBus(device, bus, host); err != nil {
 		return err
 	}
-	p.Device, p.Bus, p.Mode = device, bus, rescue.ModeStable
+	p.Device, p.Bus, p.Mode = rescue.Device(device), rescue.Bus(bus), rescue.ModeStable
 	if req.Device == "" || req.Bus == "" {
 		p.Warnings = append(p.Warnings, fmt.Sprintf("rescue device %s on bus %s (completed from the host's defaults)", device, bus))
 	}
@@ -167,7 +167,7 @@ func (b *Backend) resolveDevice(ctx context.Context, l *golibvirt.Libvirt, orig 
 // dryRun runs the transform once with a placeholder image: its rules that depend on the domain
 // (a usb bus needs a USB controller, ...) show before any change.
 func (p *plan) dryRun(d golibvirt.Domain, orig string, req rescue.Request) error {
-	dry := domxml.Options{Device: p.Device, Bus: p.Bus, Image: domxml.Source{File: "/validate/rescue.qcow2"}, Format: "qcow2"}
+	dry := domxml.Options{Device: string(p.Device), Bus: string(p.Bus), Image: domxml.Source{File: "/validate/rescue.qcow2"}, Format: "qcow2"}
 	if _, err := domxml.Rescue(orig, dry); err != nil {
 		return err
 	}
@@ -211,7 +211,7 @@ func (b *Backend) pickImage(ctx context.Context, l *golibvirt.Libvirt, d golibvi
 	if err := b.checkNotInUse(ctx, l, img); err != nil {
 		return err
 	}
-	w, err := checkContent(ctx, l, b.target, img, p.Device)
+	w, err := checkContent(ctx, l, b.target, img, string(p.Device))
 	if err != nil {
 		return err
 	}

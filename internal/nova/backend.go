@@ -146,7 +146,7 @@ func checkRequest(req rescue.Request) error {
 			"before a rescue: its time is nova.conf [DEFAULT] shutdown_timeout, or the image property " +
 			"os_shutdown_timeout; remove shutdown_timeout from the request"}
 	}
-	if err := rescue.CheckValues(req.Device, req.Bus); err != nil {
+	if err := rescue.CheckValues(string(req.Device), string(req.Bus)); err != nil {
 		return err
 	}
 	if req.InstanceID != "" && !IsUUID(req.InstanceID) {
@@ -280,20 +280,20 @@ func (b *Backend) validate(ctx context.Context, req rescue.Request) (rescue.Plan
 	}
 	plan, err := resolve(req, imageID, props)
 	if err == nil {
-		err = formatProblem(imageID, plan.Device, props)
+		err = formatProblem(imageID, string(plan.Device), props)
 	}
 	return plan, info, err
 }
 
 // resolve compares the requested device/bus with the image's properties (pure logic).
 func resolve(req rescue.Request, imageID string, p imageProperties) (rescue.Plan, error) {
-	if err := imageGives(imageID, "device", "hw_rescue_device", req.Device, p.device); err != nil {
+	if err := imageGives(imageID, "device", "hw_rescue_device", string(req.Device), p.device); err != nil {
 		return rescue.Plan{}, err
 	}
-	if err := imageGives(imageID, "bus", "hw_rescue_bus", req.Bus, p.bus); err != nil {
+	if err := imageGives(imageID, "bus", "hw_rescue_bus", string(req.Bus), p.bus); err != nil {
 		return rescue.Plan{}, err
 	}
-	plan := rescue.Plan{Device: p.device, Bus: p.bus, Mode: rescue.ModeLegacy}
+	plan := rescue.Plan{Device: rescue.Device(p.device), Bus: rescue.Bus(p.bus), Mode: rescue.ModeLegacy}
 	if p.device != "" || p.bus != "" {
 		plan.Mode = rescue.ModeStable
 	}

@@ -373,7 +373,7 @@ func (b *Backend) recordMatches(rec *oprecord.Record) proof {
 	case rec.Endpoint != b.compute.Endpoint:
 		return proof{Why: fmt.Sprintf("the record of this working directory is for another cloud (%s)", rec.Endpoint)}
 	case rec.PID == os.Getpid() && rec.Host == hostname():
-		return proof{Why: "the rescue was made by this provider process, which is alive (another resource of this run?)"}
+		return proof{Why: "the rescue was made by this provider process, which is alive (another operation of this process?)"}
 	case rec.Workspace != b.own.workspace:
 		return proof{Why: fmt.Sprintf("the record is of workspace %q, not %q", rec.Workspace, b.own.workspace)}
 	case !me.known():
@@ -452,7 +452,7 @@ func judgeActions(rec *oprecord.Record, me identity, acts []instanceactions.Inst
 var _ rescue.Recoverer = (*Backend)(nil)
 
 // Recover implements rescue.Recoverer for an instance in rescue (or rescuing) that a resource
-// without state asks to rescue. A live run's record is an *rescue.InProgressError; a rescue
+// that no caller holds asks to rescue. A live run's record is an *rescue.InProgressError; a rescue
 // proven to be a dead run's (proveLost) is replaced, because the password Nova got is lost
 // with that run: the engine unrescues it and rescues again with a password that is kept, and
 // the user gets a warning saying why. Anything else is Foreign: the import message.
@@ -470,10 +470,10 @@ func (b *Backend) Recover(ctx context.Context, req rescue.Request, cur *rescue.I
 			"instance_id": req.InstanceID, "status": cur.Status, "why": p.Why})
 		return rescue.Resumption{Action: rescue.Foreign}, nil
 	}
-	return rescue.Resumption{Action: rescue.Replace, Warning: fmt.Sprintf("Instance %s was %s without state: %s. "+
-		"The rescue password that run used never reached Terraform's state and Nova cannot tell it again, so "+
-		"that rescue is replaced: the instance is unrescued and rescued again, and the new password is kept "+
-		"in state.", req.InstanceID, statusOr(cur), p.Why)}, nil
+	return rescue.Resumption{Action: rescue.Replace, Warning: fmt.Sprintf("Instance %s was %s and held by no caller: %s. "+
+		"The rescue password that run used never reached its caller and Nova cannot tell it again, so "+
+		"that rescue is replaced: the instance is unrescued and rescued again, and the new password is returned "+
+		"to the caller.", req.InstanceID, statusOr(cur), p.Why)}, nil
 }
 
 func statusOr(i *rescue.Instance) string {

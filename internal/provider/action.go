@@ -16,6 +16,7 @@ import (
 	"github.com/hashicorp/terraform-plugin-framework/diag"
 	"github.com/hashicorp/terraform-plugin-framework/path"
 	"github.com/hashicorp/terraform-plugin-framework/schema/validator"
+	"github.com/hashicorp/terraform-plugin-framework/tfsdk"
 	"github.com/hashicorp/terraform-plugin-framework/types"
 
 	"github.com/rescue-labs/terraform-provider-rescue/internal/rescue"
@@ -196,10 +197,45 @@ type invocation struct {
 	end    func()
 }
 
+// actionModel is what every action's configuration model tells the shared plan and invoke steps.
+type actionModel interface {
+	// model is the resource's model of the same values (log fields, the request).
+	model() instanceModel
+	// timeout is the action's `timeout` attribute.
+	timeout() types.String
+	// plannable is false when ModifyPlan has nothing to check yet (values known at apply).
+	plannable() bool
+}
+
+// planAction reads an action's configuration for ModifyPlan and returns it with the engine,
+// under a context with the instance's log fields and bounded by the action's timeout (the
+// caller defers cancel). eng is nil when there is nothing to check: errors (diags say which),
+// a provider not configured or not known yet, or values known only at apply.
+func planAction[T actionModel](ctx context.Context, a *actionBase, cfg tfsdk.Config, diags *diag.Diagnostics) (T, context.Context, context.CancelFunc, *rescue.Engine) {
+	var m T
+	diags.Append(cfg.Get(ctx, &m)...)
+	if diags.HasError() || a.client == nil || a.client.unknown || !m.plannable() {
+		return m, ctx, func() {}, nil
+	}
+	im := m.model()
+	ctx, cancel := context.WithTimeout(logCtx(ctx, &im), actionTimeout(m.timeout()))
+	return m, ctx, cancel, a.engine(ctx, diags)
+}
+
+// invokeAction reads an action's configuration for Invoke and prepares its invocation; a nil
+// invocation means diags say why.
+func invokeAction[T actionModel](ctx context.Context, a *actionBase, cfg tfsdk.Config, resp *action.InvokeResponse) (T, *invocation) {
+	var m T
+	resp.Diagnostics.Append(cfg.Get(ctx, &m)...)
+	if resp.Diagnostics.HasError() {
+		return m, nil
+	}
+	return m, a.invoke(ctx, m.model(), m.timeout(), resp)
+}
+
 // invoke prepares an invocation for the instance in m. A nil result means diags say why.
 func (a *actionBase) invoke(ctx context.Context, m instanceModel, timeout types.String, resp *action.InvokeResponse) *invocation {
-	ctx = logCtx(ctx, &m)
-	ctx, cancel := context.WithTimeout(ctx, actionTimeout(timeout))
+	ctx, cancel := context.WithTimeout(logCtx(ctx, &m), actionTimeout(timeout))
 	p := newProgress(resp.SendProgress, known(m.AdminPassWO))
 	end := func() {
 		cancel()

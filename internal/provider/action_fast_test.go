@@ -85,6 +85,7 @@ func writeOnly(attrs []*tfprotov6.SchemaAttribute, name string) bool {
 // A rescue and an unrescue through the protocol: validated, planned, invoked with progress in
 // order; the write-only password reaches the backend, and no TRACE log line holds it.
 func TestProto_actionsFlowFake(t *testing.T) {
+	t.Parallel()
 	f := rescuetest.New("web")
 	rs, un := fakeActions(t, f)
 	const pass = "Wo-Action-Secret-4711"
@@ -190,6 +191,7 @@ func TestProto_actionInstanceGone(t *testing.T) {
 // nothing changed); with wait_for_lease it waits until the lease is released, then unrescues;
 // a lease that outlives the timeout ends the wait with the holder named.
 func TestProto_actionLeaseHeld(t *testing.T) {
+	t.Parallel()
 	f := rescuetest.New("web")
 	f.Set("web", rescue.StateRescued)
 	ip := &rescue.InProgressError{Op: "rescue", InstanceID: "web", PID: 4242, Host: "ci-runner-7", Operation: "op-1"}
@@ -243,6 +245,7 @@ func TestProto_actionAlreadyRescued(t *testing.T) {
 
 // An accepted rescue that then fails says so, and how to undo it.
 func TestProto_actionAcceptedThenFailed(t *testing.T) {
+	t.Parallel()
 	f := rescuetest.New("web")
 	f.RescueFault = "compute host exploded"
 	rs, _ := fakeActions(t, f)

@@ -46,6 +46,11 @@ func (m rescueActionModel) model() instanceModel {
 	}
 }
 
+func (m rescueActionModel) timeout() types.String { return m.Timeout }
+
+// plannable: a rescue is checked at plan as far as its values are known.
+func (m rescueActionModel) plannable() bool { return true }
+
 // request is the engine request; the password is the write-only one.
 func (m rescueActionModel) request() rescue.Request {
 	im := m.model()
@@ -118,16 +123,8 @@ func (a *rescueAction) ValidateConfig(ctx context.Context, req action.ValidateCo
 // ModifyPlan checks at plan what the invocation would refuse: a missing password where the
 // backend makes one (Nova), the backend's validation, and what a rescue would meet there.
 func (a *rescueAction) ModifyPlan(ctx context.Context, req action.ModifyPlanRequest, resp *action.ModifyPlanResponse) {
-	var m rescueActionModel
-	resp.Diagnostics.Append(req.Config.Get(ctx, &m)...)
-	if resp.Diagnostics.HasError() || a.client == nil || a.client.unknown {
-		return
-	}
-	im := m.model()
-	ctx = logCtx(ctx, &im)
-	ctx, cancel := context.WithTimeout(ctx, actionTimeout(m.Timeout))
+	m, ctx, cancel, eng := planAction[rescueActionModel](ctx, &a.actionBase, req.Config, &resp.Diagnostics)
 	defer cancel()
-	eng := a.engine(ctx, &resp.Diagnostics)
 	if eng == nil {
 		return
 	}
@@ -182,12 +179,7 @@ func needsPassword(b rescue.Backend, pass types.String, diags *diag.Diagnostics)
 }
 
 func (a *rescueAction) Invoke(ctx context.Context, req action.InvokeRequest, resp *action.InvokeResponse) {
-	var m rescueActionModel
-	resp.Diagnostics.Append(req.Config.Get(ctx, &m)...)
-	if resp.Diagnostics.HasError() {
-		return
-	}
-	inv := a.invoke(ctx, m.model(), m.Timeout, resp)
+	m, inv := invokeAction[rescueActionModel](ctx, &a.actionBase, req.Config, resp)
 	if inv == nil {
 		return
 	}
@@ -206,7 +198,7 @@ func (a *rescueAction) Invoke(ctx context.Context, req action.InvokeRequest, res
 	}
 	rq.Device, rq.Bus = p.Device, p.Bus
 	inv.report("rescuing " + id + " (" + modeText(p) + ")")
-	tflog.Info(ctx, "rescuing instance (action)", map[string]any{"image_id": rq.ImageID, "device": rq.Device, "bus": rq.Bus, "mode": string(p.Mode)})
+	tflog.Info(ctx, "rescuing instance (action)", map[string]any{"image_id": rq.ImageID, "device": string(rq.Device), "bus": string(rq.Bus), "mode": string(p.Mode)})
 	res, inst, err := eng.Rescue(ctx, rq)
 	for _, w := range res.Warnings {
 		resp.Diagnostics.AddWarning("Interrupted operation recovered", w)
@@ -232,9 +224,9 @@ func (a *rescueAction) Invoke(ctx context.Context, req action.InvokeRequest, res
 func modeText(p rescue.Plan) string {
 	switch {
 	case p.Device != "" && p.Bus != "":
-		return "stable-device mode: " + p.Device + " on " + p.Bus
+		return "stable-device mode: " + string(p.Device) + " on " + string(p.Bus)
 	case p.Mode == rescue.ModeStable || p.Device != "" || p.Bus != "":
-		return "stable-device mode: " + p.Device + p.Bus
+		return "stable-device mode: " + string(p.Device) + string(p.Bus)
 	}
 	return "legacy mode"
 }

@@ -37,6 +37,12 @@ type unrescueActionModel struct {
 	Timeout      types.String `tfsdk:"timeout"`
 }
 
+func (m unrescueActionModel) model() instanceModel  { return instanceModel{InstanceID: m.InstanceID} }
+func (m unrescueActionModel) timeout() types.String { return m.Timeout }
+
+// plannable: an instance known only at apply (created in the same run) is checked then.
+func (m unrescueActionModel) plannable() bool { return !m.InstanceID.IsUnknown() }
+
 func (a *unrescueAction) Metadata(_ context.Context, req action.MetadataRequest, resp *action.MetadataResponse) {
 	resp.TypeName = req.ProviderTypeName + "_unrescue"
 }
@@ -70,16 +76,8 @@ func (a *unrescueAction) Schema(_ context.Context, _ action.SchemaRequest, resp 
 // ModifyPlan says at plan what the invocation will meet: an instance that does not exist
 // (an error), one not in rescue or held by another run (warnings: that may change by then).
 func (a *unrescueAction) ModifyPlan(ctx context.Context, req action.ModifyPlanRequest, resp *action.ModifyPlanResponse) {
-	var m unrescueActionModel
-	resp.Diagnostics.Append(req.Config.Get(ctx, &m)...)
-	if resp.Diagnostics.HasError() || a.client == nil || a.client.unknown || m.InstanceID.IsUnknown() {
-		return
-	}
-	im := instanceModel{InstanceID: m.InstanceID}
-	ctx = logCtx(ctx, &im)
-	ctx, cancel := context.WithTimeout(ctx, actionTimeout(m.Timeout))
+	m, ctx, cancel, eng := planAction[unrescueActionModel](ctx, &a.actionBase, req.Config, &resp.Diagnostics)
 	defer cancel()
-	eng := a.engine(ctx, &resp.Diagnostics)
 	if eng == nil {
 		return
 	}
@@ -101,12 +99,7 @@ func (a *unrescueAction) ModifyPlan(ctx context.Context, req action.ModifyPlanRe
 }
 
 func (a *unrescueAction) Invoke(ctx context.Context, req action.InvokeRequest, resp *action.InvokeResponse) {
-	var m unrescueActionModel
-	resp.Diagnostics.Append(req.Config.Get(ctx, &m)...)
-	if resp.Diagnostics.HasError() {
-		return
-	}
-	inv := a.invoke(ctx, instanceModel{InstanceID: m.InstanceID}, m.Timeout, resp)
+	m, inv := invokeAction[unrescueActionModel](ctx, &a.actionBase, req.Config, resp)
 	if inv == nil {
 		return
 	}

@@ -38,6 +38,9 @@ var terraformWords = strings.NewReplacer(
 	"remove shutdown_timeout from the request", "remove shutdown_timeout from this resource",
 	"not on the machine that asks for the rescue", "not where terraform runs",
 	", then try again", ", then plan again",
+	" and held by no caller: ", " without state: ",
+	"never reached its caller", "never reached Terraform's state",
+	"the new password is returned to the caller", "the new password is kept in state",
 )
 
 // addErr turns an engine error into a diagnostic: a title that says the error's class, the

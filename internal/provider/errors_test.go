@@ -93,6 +93,10 @@ func TestTerraformWords(t *testing.T) {
 			"domain vm1 is paused, and a rescue starts only from a running or shut-off domain: resume it or shut it off, then try again",
 			"domain vm1 is paused, and a rescue starts only from a running or shut-off domain: resume it or shut it off, then plan again",
 		},
+		{
+			"Instance vm1 was in rescue and held by no caller: the rescue (request req-1, ...) was started by a run of this working directory that died at .... The rescue password that run used never reached its caller and Nova cannot tell it again, so that rescue is replaced: the instance is unrescued and rescued again, and the new password is returned to the caller.",
+			"Instance vm1 was in rescue without state: the rescue (request req-1, ...) was started by a run of this working directory that died at .... The rescue password that run used never reached Terraform's state and Nova cannot tell it again, so that rescue is replaced: the instance is unrescued and rescued again, and the new password is kept in state.",
+		},
 	} {
 		if got := terraformWords.Replace(c.in); got != c.want {
 			t.Errorf("got  %s\nwant %s", got, c.want)

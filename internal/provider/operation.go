@@ -16,8 +16,8 @@ func (m *instanceModel) request() rescue.Request {
 	r := rescue.Request{
 		InstanceID: known(m.InstanceID),
 		ImageID:    known(m.ImageID),
-		Device:     known(m.Device),
-		Bus:        known(m.Bus),
+		Device:     rescue.Device(known(m.Device)),
+		Bus:        rescue.Bus(known(m.Bus)),
 		AdminPass:  known(m.AdminPass),
 	}
 	if d, err := time.ParseDuration(known(m.ShutdownTimeout)); err == nil {
@@ -33,11 +33,12 @@ func known(v types.String) string {
 	return v.ValueString()
 }
 
-func strOrNull(s string) types.String {
+// strOrNull is s, or null when s is empty.
+func strOrNull[S ~string](s S) types.String {
 	if s == "" {
 		return types.StringNull()
 	}
-	return types.StringValue(s)
+	return types.StringValue(string(s))
 }
 
 // logCtx masks the rescue password in every log line of this operation.

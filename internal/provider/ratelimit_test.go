@@ -5,6 +5,7 @@ import "testing"
 // max_requests_per_second must be a rate: 0 and negative numbers are refused at plan time,
 // naming the attribute, before any connection.
 func TestValidateMaxRequestsPerSecond(t *testing.T) {
+	t.Parallel()
 	for _, v := range []string{"0", "-1"} {
 		planError(t, `
 provider "rescue" {

@@ -35,7 +35,7 @@ func (r *instanceResource) Create(ctx context.Context, req resource.CreateReques
 		return
 	}
 	p := checked.Plan
-	tflog.Info(ctx, "rescuing instance", map[string]any{"image_id": rq.ImageID, "device": p.Device, "bus": p.Bus, "mode": string(p.Mode)})
+	tflog.Info(ctx, "rescuing instance", map[string]any{"image_id": rq.ImageID, "device": string(p.Device), "bus": string(p.Bus), "mode": string(p.Mode)})
 	res, inst, err := eng.RescueChecked(ctx, checked)
 	for _, w := range res.Warnings {
 		resp.Diagnostics.AddWarning("Interrupted operation recovered", terraformWords.Replace(w))
@@ -143,8 +143,8 @@ func (r *instanceResource) Read(ctx context.Context, req resource.ReadRequest, r
 	}
 	fill(&state.InstanceID, id)
 	fill(&state.ImageID, inst.ImageID)
-	fill(&state.Device, inst.Device)
-	fill(&state.Bus, inst.Bus)
+	fill(&state.Device, string(inst.Device))
+	fill(&state.Bus, string(inst.Bus))
 	fill(&state.Mode, string(inst.Mode))
 	resp.Diagnostics.Append(resp.State.Set(ctx, &state)...)
 }

@@ -30,57 +30,42 @@ func planError(t *testing.T, config string, want string) {
 	})
 }
 
-func TestValidateBadDevice(t *testing.T) {
-	planError(t, nowhere+`resource "rescue_instance" "x" {
-  instance_id = "vm1"
-  device      = "tape"
-}`, `(?s)Attribute device value must be one of.*"cdrom".*"disk".*"floppy"`)
+// planErrors are the resource's own checks at plan: each case is one plan-only step of one test
+// case (a test case costs its own terraform init and version calls), and each step must fail
+// with its error.
+var planErrors = []struct{ name, attrs, want string }{
+	{"bad device", `device = "tape"`, `(?s)Attribute device value must be one of.*"cdrom".*"disk".*"floppy"`},
+	{"bad bus", `bus = "pci"`, `(?s)Attribute bus value must be one of`},
+	{"floppy needs fdc", "device = \"floppy\"\n  bus = \"virtio\"", `(?s)Device and bus do not fit.*floppy needs bus "fdc"`},
+	{"cdrom not on virtio", "device = \"cdrom\"\n  bus = \"virtio\"", `(?s)cdrom cannot be attached on bus "virtio"`},
+	{"bad shutdown_timeout", `shutdown_timeout = "soon"`, `(?s)Invalid duration.*"soon" is not a positive duration`},
+	{"bad timeouts", `timeouts = { create = "ten minutes" }`, `(?s)Invalid Attribute Value Time Duration.*"ten minutes"`},
+	// A zero or negative timeout is refused at plan (it used to pass and fail at apply with
+	// "context deadline exceeded"), naming the attribute.
+	{"negative create timeout", `timeouts = { create = "-1m" }`, `(?s)Invalid timeout.*timeouts.create = "-1m" is not a positive duration.*rescue`},
+	{"zero delete timeout", `timeouts = { create = "5m", delete = "0s" }`, `(?s)timeouts.delete = "0s" is not a positive duration`},
 }
 
-func TestValidateBadBus(t *testing.T) {
-	planError(t, nowhere+`resource "rescue_instance" "x" {
-  instance_id = "vm1"
-  bus         = "pci"
-}`, `(?s)Attribute bus value must be one of`)
-}
-
-func TestValidateFloppyNeedsFdc(t *testing.T) {
-	planError(t, nowhere+`resource "rescue_instance" "x" {
-  instance_id = "vm1"
-  device      = "floppy"
-  bus         = "virtio"
-}`, `(?s)Device and bus do not fit.*floppy needs bus "fdc"`)
-}
-
-func TestValidateCdromNotOnVirtio(t *testing.T) {
-	planError(t, nowhere+`resource "rescue_instance" "x" {
-  instance_id = "vm1"
-  device      = "cdrom"
-  bus         = "virtio"
-}`, `(?s)cdrom cannot be attached on bus "virtio"`)
-}
-
-func TestValidateBadShutdownTimeout(t *testing.T) {
-	planError(t, nowhere+`resource "rescue_instance" "x" {
-  instance_id      = "vm1"
-  shutdown_timeout = "soon"
-}`, `(?s)Invalid duration.*"soon" is not a positive duration`)
-}
-
-func TestValidateBadTimeouts(t *testing.T) {
-	planError(t, nowhere+`resource "rescue_instance" "x" {
-  instance_id = "vm1"
-  timeouts    = { create = "ten minutes" }
-}`, `(?s)Invalid Attribute Value Time Duration.*"ten minutes"`)
-}
-
-func TestValidateEmptyInstanceID(t *testing.T) {
-	planError(t, nowhere+`resource "rescue_instance" "x" {
-  instance_id = ""
-}`, `(?s)instance_id string length must be at least 1`)
+func TestValidateAtPlan(t *testing.T) {
+	t.Parallel()
+	steps := make([]resource.TestStep, 0, len(planErrors)+1)
+	for _, c := range planErrors {
+		steps = append(steps, resource.TestStep{
+			Config:      "# " + c.name + "\n" + nowhere + "resource \"rescue_instance\" \"x\" {\n  instance_id = \"vm1\"\n  " + c.attrs + "\n}\n",
+			PlanOnly:    true,
+			ExpectError: regexp.MustCompile(c.want),
+		})
+	}
+	steps = append(steps, resource.TestStep{
+		Config:      nowhere + `resource "rescue_instance" "x" { instance_id = "" }`,
+		PlanOnly:    true,
+		ExpectError: regexp.MustCompile(`(?s)instance_id string length must be at least 1`),
+	})
+	resource.UnitTest(t, resource.TestCase{ProtoV6ProviderFactories: acctest.ProviderFactories, Steps: steps})
 }
 
 func TestValidateTwoBackendBlocks(t *testing.T) {
+	t.Parallel()
 	planError(t, `
 provider "rescue" {
   libvirt { uri = "test:///default" }
@@ -102,17 +87,4 @@ func TestValidateAmbiguousEnvironment(t *testing.T) {
 	t.Setenv("OS_CLOUD", "prod")
 	t.Setenv("LIBVIRT_DEFAULT_URI", "test:///default")
 	planError(t, `resource "rescue_instance" "x" { instance_id = "vm1" }`, `(?s)Backend is ambiguous`)
-}
-
-// A zero or negative timeout is refused at plan (it used to pass and fail at apply with
-// "context deadline exceeded"), naming the attribute.
-func TestValidateNonPositiveTimeouts(t *testing.T) {
-	planError(t, nowhere+`resource "rescue_instance" "x" {
-  instance_id = "vm1"
-  timeouts    = { create = "-1m" }
-}`, `(?s)Invalid timeout.*timeouts.create = "-1m" is not a positive duration.*rescue`)
-	planError(t, nowhere+`resource "rescue_instance" "x" {
-  instance_id = "vm1"
-  timeouts    = { create = "5m", delete = "0s" }
-}`, `(?s)timeouts.delete = "0s" is not a positive duration`)
 }

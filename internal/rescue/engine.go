@@ -264,7 +264,7 @@ func (e *Engine) read(ctx context.Context, id string) (*Instance, error) {
 	var te *TimeoutError
 	if errors.As(err, &te) {
 		// No read succeeded since the first one failed.
-		te.Unreachable = time.Since(start)
+		te.Unreachable = downUntilDeadline(ctx, start)
 		if te.LastErr == nil {
 			te.LastErr = first
 		}

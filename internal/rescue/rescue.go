@@ -48,9 +48,9 @@ type Request struct {
 	// ImageID is the rescue image: Glance UUID on Nova, a path or pool/volume on libvirt.
 	ImageID string
 	// Device is the rescue device type (cdrom, disk, floppy) for stable-device mode.
-	Device string
+	Device Device
 	// Bus is the rescue bus (scsi, virtio, ide, usb, sata, fdc) for stable-device mode.
-	Bus string
+	Bus Bus
 	// AdminPass is the rescue password; empty means the backend's default behaviour.
 	AdminPass string
 	// ShutdownTimeout is how long a clean shutdown may take (libvirt); zero means the default.
@@ -63,8 +63,8 @@ type Request struct {
 // Plan is a request with the values a backend resolved from it before any change.
 type Plan struct {
 	// Device and Bus in effect; empty in legacy mode.
-	Device string
-	Bus    string
+	Device Device
+	Bus    Bus
 	// Mode in effect.
 	Mode Mode
 	// Warnings the user should see (for example a value inferred from the image).
@@ -86,8 +86,8 @@ type Instance struct {
 	// ImageID is the rescue image in effect, when the backend knows it.
 	ImageID string
 	// Device, Bus and Mode of the rescue in effect, when known.
-	Device string
-	Bus    string
+	Device Device
+	Bus    Bus
 	Mode   Mode
 	// InProgress is set when a live run of the provider other than this one is rescuing or
 	// unrescuing the instance (State is then StateRescuing or StateUnrescuing): the engine

@@ -138,11 +138,21 @@ func waitCtxErr(ctx context.Context, op, id string, last *Instance, down *outage
 	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
 		te := &TimeoutError{Op: op, InstanceID: id, Last: status}
 		if down != nil && down.err != nil {
-			te.Unreachable, te.LastErr = time.Since(down.since), down.err
+			te.Unreachable, te.LastErr = downUntilDeadline(ctx, down.since), down.err
 		}
 		return te
 	}
 	return ctx.Err()
+}
+
+// downUntilDeadline is how long the reads had been failing since since when ctx's deadline came
+// (not when a busy machine got around to saying so).
+func downUntilDeadline(ctx context.Context, since time.Time) time.Duration {
+	end := time.Now()
+	if dl, ok := ctx.Deadline(); ok && dl.Before(end) {
+		end = dl
+	}
+	return end.Sub(since)
 }
 
 // Sleep waits d or until ctx ends (then it returns ctx.Err()); d <= 0 returns at once.

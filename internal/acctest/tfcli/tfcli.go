@@ -3,13 +3,16 @@
 // terraform itself) at a chosen moment, run two workspaces at once, then run plain
 // `terraform apply` / `terraform destroy` again and look at what they converge to.
 //
-// The provider is built once per test binary (go build of this module) and found by Terraform
+// The provider is built once per test binary (go build of this module, kept in the user's cache
+// directory so that a warm run does not link it again) and found by Terraform
 // through a dev_overrides CLI configuration, so nothing is downloaded. Terraform is the one of
 // TF_ACC_TERRAFORM_PATH, else the one on PATH.
 package tfcli
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -31,6 +34,9 @@ var (
 	buildOnce sync.Once
 	buildDir  string
 	buildErr  error
+	// buildTemp is true when buildDir is a temporary directory (no cache directory), which
+	// Cleanup removes.
+	buildTemp bool
 )
 
 // moduleRoot walks up from the working directory (a package of this module) to go.mod.
@@ -51,37 +57,64 @@ func moduleRoot() (string, error) {
 	}
 }
 
-// ProviderDir builds the provider binary once per test binary and returns its directory.
+// ProviderDir builds the provider binary once per test binary and returns its directory. The
+// binary is kept between runs in the user's cache directory, one per checkout of the module:
+// go build skips the link when the binary there is up to date, so a warm run does not pay for
+// it again. Test binaries that run at once (go test -p) take turns with an flock(2).
 func ProviderDir(t testing.TB) string {
 	t.Helper()
-	buildOnce.Do(func() {
-		root, err := moduleRoot()
-		if err != nil {
-			buildErr = err
-			return
-		}
-		dir, err := os.MkdirTemp("", "tfcli-provider-")
-		if err != nil {
-			buildErr = fmt.Errorf("temp dir: %w", err)
-			return
-		}
-		cmd := exec.Command("go", "build", "-o", filepath.Join(dir, "terraform-provider-rescue"), ".")
-		cmd.Dir = root
-		if out, err := cmd.CombinedOutput(); err != nil {
-			buildErr = fmt.Errorf("go build of the provider: %w\n%s", err, out)
-			return
-		}
-		buildDir = dir
-	})
+	buildOnce.Do(func() { buildDir, buildErr = buildProvider() })
 	if buildErr != nil {
 		t.Fatalf("tfcli: %v", buildErr)
 	}
 	return buildDir
 }
 
-// Cleanup removes the built provider; TestMain calls it after the tests.
+// buildProvider runs go build of the module into its cache directory (a temporary one when
+// there is no cache directory) and returns that directory.
+func buildProvider() (string, error) {
+	root, err := moduleRoot()
+	if err != nil {
+		return "", err
+	}
+	dir, err := cacheDir(root)
+	if err != nil {
+		if dir, err = os.MkdirTemp("", "tfcli-provider-"); err != nil {
+			return "", fmt.Errorf("temp dir: %w", err)
+		}
+		buildTemp = true
+	}
+	lock, err := os.OpenFile(filepath.Join(dir, ".lock"), os.O_CREATE|os.O_RDWR, 0o600)
+	if err != nil {
+		return "", fmt.Errorf("lock of the provider build: %w", err)
+	}
+	defer lock.Close()
+	if err := syscall.Flock(int(lock.Fd()), syscall.LOCK_EX); err != nil {
+		return "", fmt.Errorf("lock of the provider build: %w", err)
+	}
+	cmd := exec.Command("go", "build", "-o", filepath.Join(dir, "terraform-provider-rescue"), ".")
+	cmd.Dir = root
+	if out, err := cmd.CombinedOutput(); err != nil {
+		return "", fmt.Errorf("go build of the provider: %w\n%s", err, out)
+	}
+	return dir, nil
+}
+
+// cacheDir is the directory of the built provider of the module at root, made when missing.
+func cacheDir(root string) (string, error) {
+	base, err := os.UserCacheDir()
+	if err != nil {
+		return "", err
+	}
+	sum := sha256.Sum256([]byte(root))
+	dir := filepath.Join(base, "terraform-provider-rescue", "tfcli-"+hex.EncodeToString(sum[:6]))
+	return dir, os.MkdirAll(dir, 0o700)
+}
+
+// Cleanup removes the built provider when it is not kept in the cache directory; TestMain
+// calls it after the tests.
 func Cleanup() {
-	if buildDir != "" {
+	if buildTemp && buildDir != "" {
 		_ = os.RemoveAll(buildDir)
 	}
 }

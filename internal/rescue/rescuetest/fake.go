@@ -149,7 +149,7 @@ func (f *Fake) Validate(_ context.Context, req rescue.Request) (rescue.Plan, err
 func (f *Fake) plan(req rescue.Request) rescue.Plan {
 	p := rescue.Plan{Device: req.Device, Bus: req.Bus}
 	if img, ok := f.Images[req.ImageID]; ok && p.Device == "" && p.Bus == "" {
-		p.Device, p.Bus = img[0], img[1]
+		p.Device, p.Bus = rescue.Device(img[0]), rescue.Bus(img[1])
 	}
 	p.Mode = rescue.ModeLegacy
 	if p.Device != "" || p.Bus != "" {
@@ -293,7 +293,7 @@ func (f *Fake) List(_ context.Context, flt rescue.Filter) ([]rescue.Listed, erro
 		l := rescue.Listed{ID: id, Name: i.Name, Status: i.Status, Metadata: f.metadata[id], Tags: f.tags[id]}
 		if i.State == rescue.StateRescued || i.State == rescue.StateRescuing {
 			l.InRescue, l.RescuedAt, l.ByProvider = true, f.rescuedAt[id], &yes
-			l.Mode, l.Device, l.Bus, l.ImageID = i.Mode, i.Device, i.Bus, i.ImageID
+			l.Mode, l.Device, l.Bus, l.ImageID = i.Mode, string(i.Device), string(i.Bus), i.ImageID
 		}
 		all = append(all, l)
 	}
