@@ -11,6 +11,7 @@ import (
 	"github.com/gophercloud/gophercloud/v2/openstack/compute/v2/servers"
 	"github.com/gophercloud/gophercloud/v2/pagination"
 
+	"github.com/rescue-labs/terraform-provider-rescue/internal/ratelimit"
 	"github.com/rescue-labs/terraform-provider-rescue/internal/rescue"
 )
 
@@ -67,7 +68,9 @@ func (b *Backend) GetMany(ctx context.Context, ids []string) (map[string]*rescue
 	if len(ids) == 0 {
 		return out, nil
 	}
-	reads, err := b.readServers(ctx, ids)
+	// One read answers every waiting instance: it goes before the requests queued for the rate
+	// limit (a burst of rescue POSTs would hold it for seconds, and every wait with it).
+	reads, err := b.readServers(ratelimit.First(ctx), ids)
 	if err != nil {
 		return nil, err
 	}

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/gophercloud/gophercloud/v2/openstack/compute/v2/servers"
+
+	"github.com/rescue-labs/terraform-provider-rescue/internal/ratelimit"
 )
 
 // Coalesced reads of servers. Terraform walks its graph in parallel, so one plan, apply, refresh
@@ -42,8 +44,10 @@ type readBatch struct {
 	asked  map[string]bool // the same, as a set
 	ctx    context.Context // the batch's own: cancelled when none of its callers waits any more
 	cancel context.CancelFunc
-	// waiting counts the callers waiting for the batch (guarded by readGroup.mu).
+	// waiting counts the callers waiting for the batch, and first says one of them reads for
+	// the shared poller (ratelimit.First); both guarded by readGroup.mu until the batch begins.
 	waiting int
+	first   bool
 	done    chan struct{}
 	// got (by lower-case id) and err are set before done is closed; err, the listing's, is
 	// every caller's.
@@ -94,6 +98,7 @@ func (b *Backend) readServers(ctx context.Context, ids []string) ([]serverRead, 
 	}
 	rb.add(ids)
 	rb.waiting++
+	rb.first = rb.first || ratelimit.IsFirst(ctx)
 	start := !g.busy
 	if start {
 		g.busy, g.next = true, nil
@@ -170,6 +175,9 @@ func (b *Backend) runBatch(rb *readBatch) {
 	defer close(rb.done)
 	rb.got = make(map[string]serverRead, len(rb.ids))
 	ctx := rb.ctx
+	if rb.first {
+		ctx = ratelimit.First(ctx)
+	}
 	if len(rb.ids) == 1 {
 		rb.got[rb.ids[0]] = b.getServer(ctx, rb.ids[0])
 		return
