@@ -221,7 +221,7 @@ func (b *Backend) validate(ctx context.Context, req rescue.Request) (rescue.Plan
 	}
 	var info *serverInfo
 	if req.InstanceID != "" {
-		n, err := b.negotiate(ctx)
+		_, n, err := b.computeClient(ctx)
 		if err != nil {
 			return rescue.Plan{}, nil, err
 		}
