@@ -47,8 +47,10 @@ type Backend struct {
 
 	// own keeps the local records of operations in flight (ownership.go).
 	own ownership
-	// batch is what GetMany knows between the shared poller's listings (batch.go).
+	// batch is what the batch reads know between listings (batch.go).
 	batch batchState
+	// reads coalesces concurrent reads of servers (reads.go).
+	reads readGroup
 	// mvFlight makes concurrent first negotiations one (microversion.go).
 	mvFlight mvFlight
 }
@@ -219,18 +221,16 @@ func (b *Backend) validate(ctx context.Context, req rescue.Request) (rescue.Plan
 	}
 	var info *serverInfo
 	if req.InstanceID != "" {
-		c, n, err := b.computeClient(ctx)
+		_, n, err := b.computeClient(ctx)
 		if err != nil {
 			return rescue.Plan{}, nil, err
 		}
-		start := time.Now()
-		r := servers.Get(ctx, c, req.InstanceID)
-		s, err := r.Extract()
+		s, lock, err := b.readServer(ctx, req.InstanceID)
 		if err != nil {
-			return rescue.Plan{}, nil, triedFor(getError(req.InstanceID, err), time.Since(start))
+			return rescue.Plan{}, nil, err
 		}
 		info = &serverInfo{imageID: serverImageID(s), volumeBacked: serverImageID(s) == "", state: instanceOf(s).State, server: s}
-		if info.warning, err = b.checkState(req.InstanceID, r, s); err != nil {
+		if info.warning, err = b.checkState(req.InstanceID, lock, s); err != nil {
 			return rescue.Plan{}, info, err
 		}
 		if info.volumeBacked && !n.supports(MicroversionBFVRescue) {
@@ -529,16 +529,12 @@ func (b *Backend) Unrescue(ctx context.Context, instanceID string) error {
 	return nil
 }
 
-// Get implements rescue.Backend: GET /servers/{id}, mapped to the engine's states.
+// Get implements rescue.Backend: GET /servers/{id}, mapped to the engine's states; concurrent
+// Gets share one listing (reads.go).
 func (b *Backend) Get(ctx context.Context, instanceID string) (*rescue.Instance, error) {
-	c, _, err := b.computeClient(ctx)
+	s, _, err := b.readServer(ctx, instanceID)
 	if err != nil {
 		return nil, err
-	}
-	start := time.Now()
-	s, err := servers.Get(ctx, c, instanceID).Extract()
-	if err != nil {
-		return nil, triedFor(getError(instanceID, err), time.Since(start))
 	}
 	return b.serverInstance(instanceID, s), nil
 }

@@ -9,10 +9,12 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/google/uuid"
 
 	"github.com/rescue-labs/terraform-provider-rescue/internal/acctest"
+	"github.com/rescue-labs/terraform-provider-rescue/internal/acctest/faultproxy"
 	"github.com/rescue-labs/terraform-provider-rescue/internal/nova"
 	"github.com/rescue-labs/terraform-provider-rescue/internal/rescue"
 )
@@ -201,4 +203,59 @@ func TestGetManySharedWaits(t *testing.T) {
 			g, 2*len(ids), l, s, p, strings.Join(reqs, "\n"))
 	}
 	t.Logf("%d rescues of 3 s: %d listings (%d with changes-since), %d server GETs", len(ids), l, s, g)
+}
+
+// Validations of several servers at once (a plan of many resources) against Nova's own code:
+// the first is one GET of its server; those asked while it is under way share one listing of
+// /servers/detail, which gives them what a GET gives (state, image, lock and its reason at the
+// negotiated microversion): the locked server's warning names its reason, each plan its mode.
+func TestValidationsTogetherShareOneListing(t *testing.T) {
+	clearOSEnv(t)
+	n := acctest.StartNovaT(t)
+	p := n.ComputeProxy(t)
+	b := backendFor(t, n, p.URLFor(n.ComputeURL))
+	ids := n.CreateServers(t, 4, acctest.ServerOpts{})
+	n.Lock(t, ids[2], "disk forensics")
+	c := ctx(t)
+	if _, _, err := b.Microversion(c); err != nil {
+		t.Fatal(err)
+	}
+	// The first GET is slow, so that the others are asked while it is under way.
+	slow := p.Latency(faultproxy.HTTPMatchOf(http.MethodGet, `/servers/`+ids[0]+`$`), 2*time.Second)
+	before := len(p.Records())
+	var wg sync.WaitGroup
+	plans := make([]rescue.Plan, len(ids))
+	errs := make([]error, len(ids))
+	for i, id := range ids {
+		if i == 1 {
+			time.Sleep(300 * time.Millisecond)
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			plans[i], errs[i] = b.Validate(c, rescue.Request{InstanceID: id})
+		}()
+	}
+	wg.Wait()
+	p.Remove(slow)
+	for i := range ids {
+		if errs[i] != nil || plans[i].Mode != rescue.ModeLegacy {
+			t.Fatalf("validate %s: %+v, %v", ids[i], plans[i], errs[i])
+		}
+	}
+	if w := strings.Join(plans[2].Warnings, " "); !strings.Contains(w, "is locked") || !strings.Contains(w, `"disk forensics"`) {
+		t.Fatalf("the locked server's plan warns %q, want its lock and reason", w)
+	}
+	gets, lists := 0, 0
+	for _, r := range p.Records()[before:] {
+		switch {
+		case r.Method == http.MethodGet && strings.HasSuffix(r.Path, "/servers/detail"):
+			lists++
+		case r.Method == http.MethodGet && serverGet.MatchString("GET "+r.Path):
+			gets++
+		}
+	}
+	if gets != 1 || lists != 1 {
+		t.Fatalf("%d GET /servers/{id} and %d listings for %d validations, want 1 and 1", gets, lists, len(ids))
+	}
 }

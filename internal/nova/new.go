@@ -53,6 +53,9 @@ func New(ctx context.Context, cfg Config) (*Backend, error) {
 	rt.bucket = ratelimit.New(c.requestsPerSecond())
 
 	b := &Backend{log: c.Logger, transport: rt, images: newImageCache()}
+	// RESCUE_POLLER=per-instance is the code of before the shared poller, reads included: each
+	// read of a server is its own GET (make bench compares the two).
+	b.reads.alone = os.Getenv(rescue.PollerEnv) == "per-instance"
 	if b.provider, err = providerClient(ctx, c, ao, rt); err != nil {
 		return nil, err
 	}

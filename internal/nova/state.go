@@ -45,8 +45,8 @@ func stateProblem(id, status string) string {
 	return fmt.Sprintf("instance %s is %s, and Nova rescues only ACTIVE, SHUTOFF or ERROR servers: %s, then try again", id, status, fix)
 }
 
-// lockState is what GET /servers/{id} says about a server's lock (microversion 2.9 shows
-// locked, 2.73 locked_reason).
+// lockState is what GET /servers/{id} or a listing says about a server's lock (microversion
+// 2.9 shows locked, 2.73 locked_reason).
 type lockState struct {
 	Locked bool
 	Reason string
@@ -117,12 +117,12 @@ func tokenRoles(pc *gophercloud.ProviderClient) ([]string, bool) {
 
 // checkState refuses a server Nova will not rescue (InvalidError on instance_id) and returns
 // a warning about a lock that may not stop it.
-func (b *Backend) checkState(id string, r servers.GetResult, s *servers.Server) (string, error) {
+func (b *Backend) checkState(id string, lock lockState, s *servers.Server) (string, error) {
 	if msg := stateProblem(id, s.Status); msg != "" {
 		return "", &rescue.InvalidError{Attribute: "instance_id", Msg: msg}
 	}
 	roles, known := tokenRoles(b.provider)
-	problem, warning := lockProblem(id, lockOf(r, s), roles, known)
+	problem, warning := lockProblem(id, lock, roles, known)
 	if problem != "" {
 		return "", &rescue.InvalidError{Attribute: "instance_id", Msg: problem}
 	}

@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/rand/v2"
 	"sync"
 	"time"
 
@@ -48,6 +49,8 @@ func (b *Bucket) Limit() float64 {
 
 // Wait blocks until the caller may send one request: after any pause, then for a token. It
 // returns early with an error wrapping ctx.Err() when ctx ends first (the token is given back).
+// A request whose ctx is marked First takes the next token before every unmarked request that
+// waits; unmarked requests take the tokens that are left, in no particular order.
 func (b *Bucket) Wait(ctx context.Context) error {
 	if b == nil {
 		return nil
@@ -66,15 +69,47 @@ func (b *Bucket) Wait(ctx context.Context) error {
 	if b.lim == nil {
 		return nil
 	}
+	if !IsFirst(ctx) {
+		return b.waitLeft(ctx)
+	}
 	r := b.lim.Reserve()
 	if d := r.Delay(); d > 0 {
 		if err := rescue.Sleep(ctx, d); err != nil {
 			r.Cancel()
-			return fmt.Errorf("wait for the request rate limit (%g/s): %w", float64(b.lim.Limit()), err)
+			return b.waitErr(err)
 		}
 	}
 	return nil
 }
+
+// waitLeft waits for a token that no First request has reserved: it reserves none ahead (so
+// that a First request that comes later goes first), and tries again when the next token is due
+// (plus a jitter, so that the waiters do not all wake at once).
+func (b *Bucket) waitLeft(ctx context.Context) error {
+	every := time.Duration(float64(time.Second) / float64(b.lim.Limit()))
+	for !b.lim.Allow() {
+		d := time.Duration((1 - b.lim.Tokens()) * float64(every))
+		d += time.Duration(rand.Int64N(int64(every)/2 + 1))
+		if err := rescue.Sleep(ctx, d); err != nil {
+			return b.waitErr(err)
+		}
+	}
+	return nil
+}
+
+func (b *Bucket) waitErr(err error) error {
+	return fmt.Errorf("wait for the request rate limit (%g/s): %w", float64(b.lim.Limit()), err)
+}
+
+type firstKey struct{}
+
+// First marks ctx: its requests take the next token before the unmarked ones that wait. For
+// reads that answer many waiters at once (the shared poller's), which must not queue behind a
+// burst of writes.
+func First(ctx context.Context) context.Context { return context.WithValue(ctx, firstKey{}, true) }
+
+// IsFirst reports whether ctx is marked by First.
+func IsFirst(ctx context.Context) bool { v, _ := ctx.Value(firstKey{}).(bool); return v }
 
 // PauseUntil holds every caller's next request back until t (a backend's Retry-After); an
 // earlier t than a pause in force changes nothing.

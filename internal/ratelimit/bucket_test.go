@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"math"
+	"sync"
 	"testing"
 	"time"
 
@@ -65,5 +66,52 @@ func TestPauseHoldsEveryCaller(t *testing.T) {
 		if at := <-done; at.Before(until) {
 			t.Fatalf("a caller went %v before the end of the pause", until.Sub(at))
 		}
+	}
+}
+
+// A request marked First takes the next token before the unmarked requests already waiting (a
+// shared poller's read must not queue behind a burst of rescue POSTs); every request still
+// waits for a token.
+func TestFirstGoesBeforeWaitingRequests(t *testing.T) {
+	b := ratelimit.New(5)
+	for i := 0; i < 5; i++ { // the burst
+		if err := b.Wait(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	var (
+		mu    sync.Mutex
+		order []string
+		wg    sync.WaitGroup
+	)
+	wait := func(ctx context.Context, name string) {
+		defer wg.Done()
+		if err := b.Wait(ctx); err != nil {
+			t.Error(err)
+		}
+		mu.Lock()
+		order = append(order, name)
+		mu.Unlock()
+	}
+	for i := 0; i < 6; i++ {
+		wg.Add(1)
+		go wait(context.Background(), "plain")
+	}
+	time.Sleep(20 * time.Millisecond) // they wait: no token before 200 ms
+	wg.Add(1)
+	go wait(ratelimit.First(context.Background()), "first")
+	wg.Wait()
+	mu.Lock()
+	defer mu.Unlock()
+	at := -1
+	for i, n := range order {
+		if n == "first" {
+			at = i
+		}
+	}
+	// It gets the next token, or the one after when a waiter took the next one just before it
+	// came (a slow machine).
+	if at < 0 || at > 1 {
+		t.Fatalf("order %v: the First request came at %d, want 0 (or 1)", order, at)
 	}
 }
