@@ -17,20 +17,25 @@ import (
 // A run that died right after libvirt started the rescue definition (journal still preparing)
 // left a rescue that the next rescue with the same request takes over as it is (no restart,
 // a warning), and then hands to Terraform: a third run without state finds it someone else's.
-// With another request (another bus) the dead run's rescue is rolled back and rescued anew.
+// With another request (another bus), or when the rescue guest is paused (it has not booted
+// the rescue image), the dead run's rescue is rolled back and rescued anew.
 func TestTestDriverTakeOverAfterCrash(t *testing.T) {
 	td := newTestDriver(t)
 	img := td.volume(t, "rescue-adopt.iso", "raw", "")
 	ctx := context.Background()
 	for _, c := range []struct {
-		name  string
-		bus   rescue.Bus
-		adopt bool
-	}{{"td-adopt-same", "sata", true}, {"td-adopt-other", "scsi", false}} {
+		name   string
+		bus    rescue.Bus
+		adopt  bool
+		paused bool
+	}{{"td-adopt-same", "sata", true, false}, {"td-adopt-other", "scsi", false, false}, {"td-adopt-paused", "sata", false, true}} {
 		t.Run(c.name, func(t *testing.T) {
 			d := td.domain(t, c.name, true, false, "")
 			orig := td.xml(t, d, secure)
 			req := rescue.Request{InstanceID: c.name, ImageID: img, Device: "cdrom", Bus: "sata"}
+			if c.paused {
+				req.ShutdownTimeout = time.Second // the rollback forces a paused guest off after it
+			}
 			a := crashingBackend(t, td.lv.TestURI, "rescue", "start")
 			if _, err := a.Rescue(ctx, req); !errors.Is(err, errCrashed) {
 				t.Fatalf("Rescue: %v", err)
@@ -39,6 +44,11 @@ func TestTestDriverTakeOverAfterCrash(t *testing.T) {
 			before, err := td.l.DomainLookupByName(c.name)
 			if err != nil {
 				t.Fatal(err)
+			}
+			if c.paused {
+				if err := td.l.DomainSuspend(before); err != nil {
+					t.Fatal(err)
+				}
 			}
 			b := newBackend(t, td.lv.TestURI)
 			req.Bus = c.bus

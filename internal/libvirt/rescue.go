@@ -130,14 +130,17 @@ func ownerKind(j *journal) string {
 	return "rescue"
 }
 
-// adoptable reports whether the domain runs the rescue of journal j and that rescue is the
-// one req asks for (image, mode, device, bus, admin_pass).
+// adoptable reports whether the domain runs (state running) the rescue of journal j and that
+// rescue is the one req asks for (image, mode, device, bus, admin_pass).
 func (b *Backend) adoptable(ctx context.Context, l *golibvirt.Libvirt, d golibvirt.Domain, j *journal, req rescue.Request) (bool, error) {
 	if j.State == stateRestoring {
 		return false, nil
 	}
 	state, err := domState(l, d)
-	if err != nil || !isActive(state) {
+	// Only a guest that runs: a paused one (QEMU starts with its CPUs stopped, and a start cut
+	// short by the dead run may leave it so) has not booted the rescue image, and is rolled
+	// back and rescued anew.
+	if err != nil || state != golibvirt.DomainRunning {
 		return false, err
 	}
 	if live, err := runsRescue(l, d, j); err != nil || !live {

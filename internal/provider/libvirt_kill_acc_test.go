@@ -214,7 +214,9 @@ func TestAccLibvirtQEMU_killProvider(t *testing.T) {
 			// A start the provider had asked for goes on without it.
 			time.Sleep(2 * time.Second)
 			deadLeft(t, s, name)
-			running := liveHasFile(s, name, rescueOverlay(t, s, name)) == nil
+			// A guest whose start was cut short may stay paused (QEMU starts with its CPUs
+			// stopped): it has not booted, and the next apply rolls it back and rescues anew.
+			running := liveHasFile(s, name, rescueOverlay(t, s, name)) == nil && domRunning(t, s, name)
 			var id int32
 			if running {
 				if err := watch.next(libvirtd.BootRescueDisk); err != nil {
@@ -267,6 +269,23 @@ func TestAccLibvirtQEMU_killProvider(t *testing.T) {
 			}
 		})
 	}
+}
+
+// domRunning reports whether the domain's state is running (not paused, not shut off).
+func domRunning(t *testing.T, s *lvSide, name string) bool {
+	t.Helper()
+	d, err := s.conn().DomainLookupByName(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, _, err := s.conn().DomainGetState(d, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if golibvirt.DomainState(st) == golibvirt.DomainPaused {
+		t.Log("the killed run left the rescue guest paused")
+	}
+	return golibvirt.DomainState(st) == golibvirt.DomainRunning
 }
 
 // startingRescue reports whether libvirt is starting (or has started) the rescue definition:
