@@ -158,6 +158,19 @@ func joined(t *testing.T, b *Backend, n int) {
 	}
 }
 
+// behindLoneGet holds a lone Get of ids[0] at the fake Nova, lets the Gets of ids[1:] join the
+// next batch behind it, then releases the lone Get; it returns both sets of results.
+func behindLoneGet(t *testing.T, ff *fleetFake, b *Backend, ids []string) (first, rest <-chan getResult) {
+	t.Helper()
+	arrived, release := ff.holdNext(ids[0])
+	first = getAll(context.Background(), b, ids[:1])
+	arrived()
+	rest = getAll(context.Background(), b, ids[1:])
+	joined(t, b, len(ids)-1)
+	release()
+	return first, rest
+}
+
 type getResult struct {
 	id   string
 	inst *rescue.Instance
@@ -277,12 +290,7 @@ func TestBatchErrorsReachEveryCaller(t *testing.T) {
 			ids := serverIDs(5)
 			ff, b := newFleetFake(t, ids...)
 			ff.set(func(ff *fleetFake) { ff.listCode = c.code })
-			arrived, release := ff.holdNext(ids[0])
-			first := getAll(context.Background(), b, ids[:1])
-			arrived()
-			res := getAll(context.Background(), b, ids[1:])
-			joined(t, b, 4)
-			release()
+			first, res := behindLoneGet(t, ff, b, ids)
 			if r := <-first; r.err != nil {
 				t.Fatalf("the lone Get: %v", r.err)
 			}
@@ -299,12 +307,7 @@ func TestBatchErrorsReachEveryCaller(t *testing.T) {
 		ids := serverIDs(5)
 		ff, b := newFleetFake(t, ids[:4]...)
 		ff.set(func(ff *fleetFake) { ff.foreign[ids[2]] = true })
-		arrived, release := ff.holdNext(ids[0])
-		first := getAll(context.Background(), b, ids[:1])
-		arrived()
-		res := getAll(context.Background(), b, ids[1:])
-		joined(t, b, 4)
-		release()
+		first, res := behindLoneGet(t, ff, b, ids)
 		<-first
 		for i := 0; i < 4; i++ {
 			r := <-res
