@@ -77,7 +77,9 @@ func stateName(s golibvirt.DomainState) string {
 func isActive(s golibvirt.DomainState) bool { return s != golibvirt.DomainShutoff }
 
 // powerOff stops a domain: ACPI power button (pressed again every acpiResend), then a forced
-// destroy once timeout has passed.
+// destroy once timeout has passed. A domain paused when asked is forced off at once: its CPUs
+// are stopped, so it cannot answer the button (a rescue guest whose start a dead run cut short
+// is left so).
 func (b *Backend) powerOff(ctx context.Context, l *golibvirt.Libvirt, d golibvirt.Domain, timeout time.Duration) error {
 	if timeout <= 0 {
 		timeout = DefaultShutdownTimeout
@@ -90,11 +92,16 @@ func (b *Backend) powerOff(ctx context.Context, l *golibvirt.Libvirt, d golibvir
 }
 
 // acpiShutdown presses the power button of d (again every acpiResend; not while it is paused)
-// until it is shut off or timeout has passed; off says it went down.
+// until it is shut off or timeout has passed; off says it went down. A domain paused from the
+// start is not waited for.
 func (b *Backend) acpiShutdown(ctx context.Context, l *golibvirt.Libvirt, d golibvirt.Domain, timeout time.Duration) (off bool, err error) {
 	st, err := domState(l, d)
 	if err != nil || st == golibvirt.DomainShutoff {
 		return err == nil, err
+	}
+	if st == golibvirt.DomainPaused {
+		rescue.Progress(ctx, "domain "+d.Name+" is paused and cannot answer the power button: forcing it off")
+		return false, nil
 	}
 	deadline := time.Now().Add(timeout)
 	lastPress := time.Time{}
@@ -102,10 +109,8 @@ func (b *Backend) acpiShutdown(ctx context.Context, l *golibvirt.Libvirt, d goli
 		lastPress = time.Now()
 		return b.pressPowerButton(l, d)
 	}
-	if st != golibvirt.DomainPaused {
-		if err := press(); err != nil {
-			return false, err
-		}
+	if err := press(); err != nil {
+		return false, err
 	}
 	for time.Now().Before(deadline) {
 		st, err := domState(l, d)

@@ -34,7 +34,9 @@ func TestTestDriverTakeOverAfterCrash(t *testing.T) {
 			orig := td.xml(t, d, secure)
 			req := rescue.Request{InstanceID: c.name, ImageID: img, Device: "cdrom", Bus: "sata"}
 			if c.paused {
-				req.ShutdownTimeout = time.Second // the rollback forces a paused guest off after it
+				// A paused guest cannot answer the power button: the rollback forces it off at
+				// once instead of spending this shutdown timeout (the rescue below has 1 minute).
+				req.ShutdownTimeout = time.Hour
 			}
 			a := crashingBackend(t, td.lv.TestURI, "rescue", "start")
 			if _, err := a.Rescue(ctx, req); !errors.Is(err, errCrashed) {
@@ -52,7 +54,9 @@ func TestTestDriverTakeOverAfterCrash(t *testing.T) {
 			}
 			b := newBackend(t, td.lv.TestURI)
 			req.Bus = c.bus
-			res, inst, err := rescue.NewEngine(b).Rescue(ctx, req)
+			rctx, cancel := context.WithTimeout(ctx, time.Minute)
+			defer cancel()
+			res, inst, err := rescue.NewEngine(b).Rescue(rctx, req)
 			if err != nil || inst.State != rescue.StateRescued || inst.Bus != c.bus {
 				t.Fatalf("Rescue after the crash: %+v %+v %v", res, inst, err)
 			}
