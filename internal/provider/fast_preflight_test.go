@@ -10,10 +10,10 @@ import (
 	"github.com/rescue-labs/terraform-provider-rescue/internal/rescue/rescuetest"
 )
 
-// An instance already in rescue without state is refused (a warning at plan, the error at apply
-// before any change), with a ready-to-paste import block; the resource's own rescue is not
-// taken for someone else's when it is replaced (the create half of a replacement is planned
-// without prior state).
+// An instance already in rescue without state is refused at plan (and so at apply before any
+// change), with a ready-to-paste import block; the resource's own rescue is not taken for
+// someone else's when it is replaced (the create half of a replacement is planned without prior
+// state).
 func TestFast_alreadyInRescueRefused(t *testing.T) {
 	t.Parallel()
 	f := rescuetest.New("web", "db")
@@ -21,6 +21,10 @@ func TestFast_alreadyInRescueRefused(t *testing.T) {
 	resource.UnitTest(t, resource.TestCase{
 		ProtoV6ProviderFactories: fastFactories(t, f),
 		Steps: []resource.TestStep{{
+			Config:      fastConfig(`instance_id = "web"`),
+			PlanOnly:    true,
+			ExpectError: regexp.MustCompile(`(?s)Instance already in rescue.*import \{\s+to = rescue_instance.<name>\s+id = "web"\s+\}.*Refused at plan: nothing was changed`),
+		}, {
 			Config:      fastConfig(`instance_id = "web"`),
 			ExpectError: regexp.MustCompile(`(?s)Instance already in rescue.*import \{\s+to = rescue_instance.<name>\s+id = "web"\s+\}`),
 		}, {

@@ -16,9 +16,12 @@ var (
 
 // Two workspaces apply a rescue of the same QEMU domain at once, for several rounds: exactly one
 // wins; the loser fails before any change (in progress by another run, or, when it came after
-// the winner's rescue was handed over, already in rescue) and has nothing in its state; the
-// loser's destroy leaves the winner's rescue alone (same definition, no reboot); the winner's
-// destroy restores the original byte for byte.
+// the winner's rescue was handed over, already in rescue; at plan, or at apply when both planned
+// before either began) and has nothing in its state. The loser's destroy leaves the winner's
+// rescue alone (same definition, no reboot): after a loss at apply the state file keeps the
+// resource without an instance, so a plain destroy first plans the configuration and is refused
+// there, naming `-refresh=false`, which then converges. The winner's destroy restores the
+// original byte for byte.
 func TestAccLibvirtQEMU_twoWorkspacesRace(t *testing.T) {
 	lv, s := lvQEMU(t)
 	img := lv.Images().RescueDisk
@@ -58,12 +61,24 @@ func TestAccLibvirtQEMU_twoWorkspacesRace(t *testing.T) {
 			t.Fatal(err)
 		}
 		rescued, id := s.mustXML(t, name), domID(t, s, name)
+		untouched := func(what string) {
+			if x := s.mustXML(t, name); x != rescued || domID(t, s, name) != id {
+				t.Fatalf("round %d: the loser's %s touched the winner's rescue", round, what)
+			}
+		}
 		if r := ws[lose].Destroy(); !r.OK() {
-			t.Fatalf("round %d: the loser's destroy:\n%s", round, r)
+			// A loser that failed at apply has its resource in the state file without an
+			// instance, so destroy first plans the configuration: refused there, as named.
+			if !strings.Contains(oneLine(r.Output), "Refused at plan: nothing was changed") ||
+				!strings.Contains(oneLine(r.Output), "terraform destroy -refresh=false") {
+				t.Fatalf("round %d: the loser's destroy:\n%s", round, r)
+			}
+			untouched("refused destroy")
+			if r := ws[lose].Destroy("-refresh=false"); !r.OK() {
+				t.Fatalf("round %d: the loser's destroy -refresh=false:\n%s", round, r)
+			}
 		}
-		if x := s.mustXML(t, name); x != rescued || domID(t, s, name) != id {
-			t.Fatalf("round %d: the loser's destroy touched the winner's rescue", round)
-		}
+		untouched("destroy")
 		if err := checkRescued(s, name, orig, rescueExpect{device: "disk", bus: "virtio"}); err != nil {
 			t.Fatal(err)
 		}

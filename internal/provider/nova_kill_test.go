@@ -192,12 +192,11 @@ func TestAccNovaLiveRunIsLeftAlone(t *testing.T) {
 	w := novaWorkspace(t, n, id)
 	n.RescueOOB(t, id, "")
 
-	// By hand, no record: plan warns (an error would also break `terraform destroy`, whose
-	// first plan is a normal one) and says apply will refuse; apply refuses with the import block.
+	// By hand, no record: plan refuses it, with the import block.
 	p := w.Run("plan", "-input=false")
-	if !p.OK() || !strings.Contains(oneLine(p.Output), "Warning: Instance already in rescue") ||
-		!strings.Contains(oneLine(p.Output), "Apply will refuse this rescue before any change") {
-		t.Fatalf("plan over a rescue by hand: want the warning:\n%s", p)
+	if p.OK() || !strings.Contains(oneLine(p.Output), "Error: Instance already in rescue") ||
+		!strings.Contains(oneLine(p.Output), "Refused at plan: nothing was changed") || !strings.Contains(p.Output, `id = "`+id+`"`) {
+		t.Fatalf("plan over a rescue by hand: want it refused with the import block:\n%s", p)
 	}
 	// By hand, no record: the import message.
 	r := w.Apply()
@@ -232,6 +231,10 @@ func TestAccNovaLiveRunIsLeftAlone(t *testing.T) {
 	for _, status := range []string{"RESCUE", "ACTIVE"} {
 		if status == "ACTIVE" {
 			n.UnrescueOOB(t, id)
+		}
+		if p := w.Run("plan", "-input=false"); p.OK() || !strings.Contains(oneLine(p.Output), "in progress by another run since") ||
+			!strings.Contains(oneLine(p.Output), "Refused at plan") {
+			t.Fatalf("plan (server %s) under another live run's record: want it refused:\n%s", status, p)
 		}
 		r = w.Apply()
 		if r.OK() || !strings.Contains(oneLine(r.Output), "in progress by another run since") {

@@ -2,6 +2,7 @@ package provider
 
 import (
 	"context"
+	"errors"
 	"time"
 
 	"github.com/hashicorp/terraform-plugin-framework/path"
@@ -153,11 +154,11 @@ func (c *client) isInState(id string) bool {
 	return ok && time.Since(at) < inStateFor
 }
 
-// preflight tells at plan what the rescue will meet on an instance already in rescue without
-// state of it: another live run's operation, someone else's rescue (with the import block), or
-// what a dead run left (taken over or rolled back at apply). These are warnings, not errors:
-// `terraform destroy` plans the configuration in normal mode first, and an error there would
-// block the destroy of everything else; apply refuses before any change.
+// preflight refuses at plan an instance already in rescue without state of it: another live
+// run's operation, or someone else's rescue (with the import block). What a dead run of this
+// provider left is a warning: apply takes it over or rolls it back. A refusal here is also met
+// by `terraform destroy`, whose first plan is a normal one over the whole configuration: its
+// detail names `-refresh=false`, which skips that plan.
 func (r *instanceResource) preflight(ctx context.Context, plan *instanceModel, resp *resource.ModifyPlanResponse) {
 	if r.client.isInState(known(plan.InstanceID)) {
 		// The create half of a replacement (or of a tainted resource): the rescue found
@@ -172,14 +173,31 @@ func (r *instanceResource) preflight(ctx context.Context, plan *instanceModel, r
 		return // validateOnly reported it
 	}
 	w, err := eng.Preflight(ctx, plan.request())
-	if err != nil {
+	switch {
+	case refusesPlan(err):
+		title, detail, attr := describe("", err)
+		resp.Diagnostics.AddAttributeError(path.Root(attr), title, detail+"\n\n"+planRefusalNote)
+	case err != nil:
 		title, detail, _ := describe("Apply will refuse this rescue", err)
 		resp.Diagnostics.AddWarning(title, detail+"\n\nApply will refuse this rescue before any change.")
-		return
-	}
-	if w != "" {
+	case w != "":
 		resp.Diagnostics.AddWarning("Interrupted operation found", terraformWords.Replace(w))
 	}
+}
+
+// planRefusalNote ends the detail of a rescue refused at plan.
+const planRefusalNote = "Refused at plan: nothing was changed. `terraform destroy` plans the configuration " +
+	"first as well and stops here too; to destroy the other resources of this configuration meanwhile, run " +
+	"`terraform destroy -refresh=false`, or remove this resource from the configuration."
+
+// refusesPlan reports whether a preflight error refuses the plan: the instance is in rescue
+// by someone else, or another live run is rescuing or unrescuing it.
+func refusesPlan(err error) bool {
+	var (
+		ar *rescue.AlreadyRescuedError
+		ip *rescue.InProgressError
+	)
+	return errors.As(err, &ar) || errors.As(err, &ip)
 }
 
 // readTimeout is the resource's read timeout: timeouts.read, else the default. An invalid or

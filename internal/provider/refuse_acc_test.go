@@ -3,6 +3,7 @@ package provider_test
 import (
 	"fmt"
 	"slices"
+	"strings"
 	"testing"
 
 	golibvirt "github.com/digitalocean/go-libvirt"
@@ -10,6 +11,8 @@ import (
 
 	"github.com/rescue-labs/terraform-provider-rescue/internal/acctest"
 	"github.com/rescue-labs/terraform-provider-rescue/internal/acctest/libvirtd"
+	"github.com/rescue-labs/terraform-provider-rescue/internal/acctest/tfcli"
+	"github.com/rescue-labs/terraform-provider-rescue/internal/rescue"
 )
 
 // activePools lists the active storage pools of a connection.
@@ -139,4 +142,64 @@ func TestAccLibvirtQEMU_cdromNeedsISOAtPlan(t *testing.T) {
 		ExpectError: words("rescue-disk.qcow2 (qcow2) cannot boot as a cdrom: it is a disk image with an MBR boot signature " +
 			"(0x55AA at byte 510), and a cdrom boots only an ISO 9660 image"),
 	})
+}
+
+// On test:///default, through the real CLI: a domain that the configuration names without
+// state of it and that is in rescue by someone else (here a rescue made out of band) is refused
+// at plan, by plan and by apply, with the import block, and nothing of it changes. A plain
+// `terraform destroy` of that workspace stops at its first plan (a normal one, over the whole
+// configuration) with the same error naming `-refresh=false`; `terraform destroy -refresh=false`
+// then unrescues the workspace's own rescue and leaves the other one alone.
+func TestAccLibvirtTD_foreignRescueRefusedAtPlan(t *testing.T) {
+	_, s := lvTD(t)
+	img := tdVolume(t, s, "acc-foreign.iso", "raw", "")
+	const mine, theirs = "acc-td-mine", "acc-td-theirs"
+	tdDomain(t, s, mine, "pc", false)
+	tdDomain(t, s, theirs, "pc", false)
+	origMine := s.mustXML(t, mine)
+	s.rescueOOB(t, rescue.Request{InstanceID: theirs, ImageID: img, Device: "cdrom", Bus: "sata"})
+	rescued, id := s.mustXML(t, theirs), domID(t, s, theirs)
+	theirsUntouched := func() {
+		t.Helper()
+		if x := s.mustXML(t, theirs); x != rescued || domID(t, s, theirs) != id {
+			t.Fatalf("the rescue of %s made out of band was changed", theirs)
+		}
+	}
+	block := func(name, dom string) string {
+		return fmt.Sprintf("\nresource \"rescue_instance\" %q {\n  %s\n  %s\n  device = \"cdrom\"\n  bus = \"sata\"\n}\n",
+			name, attr("instance_id", dom), attr("image_id", img))
+	}
+	w := tfcli.NewWorkspace(t)
+	w.Write(acctest.LibvirtProviderConfig(s.uri) + block("t", mine))
+	if r := w.Apply(); !r.OK() {
+		t.Fatalf("apply of %s:\n%s", mine, r)
+	}
+	w.Write(acctest.LibvirtProviderConfig(s.uri) + block("t", mine) + block("theirs", theirs))
+	refused := func(what string, r tfcli.Result, more ...string) {
+		t.Helper()
+		out := oneLine(r.Output)
+		for _, want := range append([]string{"Error: Instance already in rescue", "rescue_instance.theirs",
+			"Refused at plan: nothing was changed", `id = "` + theirs + `"`}, more...) {
+			if r.OK() || !strings.Contains(out, want) {
+				t.Fatalf("%s: want it refused with %q:\n%s", what, want, r)
+			}
+		}
+		theirsUntouched()
+	}
+	refused("plan", w.Run("plan", "-input=false"))
+	refused("apply", w.Apply())
+	refused("plain destroy", w.Destroy(), "terraform destroy -refresh=false")
+	if _, ok := w.State()[addr]; !ok {
+		t.Fatalf("the refused destroy dropped %s from state", addr)
+	}
+	if r := w.Destroy("-refresh=false"); !r.OK() {
+		t.Fatalf("destroy -refresh=false:\n%s", r)
+	}
+	if st := state(t, w); len(st) != 0 {
+		t.Fatalf("state after destroy -refresh=false: %+v", st)
+	}
+	if err := checkRestored(s, mine, origMine); err != nil {
+		t.Fatal(err)
+	}
+	theirsUntouched()
 }
