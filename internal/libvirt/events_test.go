@@ -282,7 +282,8 @@ func TestChangesClosedOnBlackhole(t *testing.T) {
 	}
 	p.Pass()
 	// The subscription completes some time after the network is back: change the domain until
-	// an event comes.
+	// an event comes. When the subscription under way met the keepalive's end just before the
+	// network came back, its channel closes: the caller subscribes again, as the poller does.
 	deadline := time.Now().Add(eventWait)
 	for on := true; ; on = !on {
 		if on {
@@ -293,8 +294,16 @@ func TestChangesClosedOnBlackhole(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if gotID(ch, domUUID(d), 300*time.Millisecond) {
+		got, open := gotID(ch, domUUID(d), 300*time.Millisecond)
+		if got {
 			return
+		}
+		if !open {
+			t.Log("the subscription made while black-holed ended; subscribing again")
+			if ch, err = b.Changes(ctx); err != nil {
+				t.Logf("Changes: %v", err)
+				ch = closedChan()
+			}
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("no event within %s after the network came back", eventWait)
@@ -302,20 +311,27 @@ func TestChangesClosedOnBlackhole(t *testing.T) {
 	}
 }
 
-// gotID reports whether want arrives on ch within d.
-func gotID(ch <-chan string, want string, d time.Duration) bool {
+// closedChan is a channel that is closed.
+func closedChan() <-chan string {
+	c := make(chan string)
+	close(c)
+	return c
+}
+
+// gotID reports whether want arrives on ch within d, and whether ch is still open.
+func gotID(ch <-chan string, want string, d time.Duration) (got, open bool) {
 	timeout := time.After(d)
 	for {
 		select {
 		case id, ok := <-ch:
 			if !ok {
-				return false
+				return false, false
 			}
 			if id == want {
-				return true
+				return true, true
 			}
 		case <-timeout:
-			return false
+			return false, true
 		}
 	}
 }
