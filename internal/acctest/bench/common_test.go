@@ -37,6 +37,25 @@ func benchSizes(b *testing.B, env, def string) []int {
 	return sizes
 }
 
+// measureAll measures every size with every poller (the benchmark's timed part) and returns
+// the rows; each row is also printed as it comes, in case the run is cut short.
+func measureAll[R fmt.Stringer](b *testing.B, sizes []int, measure func(size int, poller, env string) (R, error)) []R {
+	var rows []R
+	b.ResetTimer()
+	for _, size := range sizes {
+		for _, p := range pollers {
+			row, err := measure(size, p.name, p.env)
+			if err != nil {
+				b.Fatalf("N=%d, %s poller: %v", size, p.name, err)
+			}
+			rows = append(rows, row)
+			fmt.Fprintf(os.Stderr, "bench: %s\n", row)
+		}
+	}
+	b.StopTimer()
+	return rows
+}
+
 func terraformPath(b *testing.B) string {
 	if p := os.Getenv("TF_ACC_TERRAFORM_PATH"); p != "" {
 		return p

@@ -71,20 +71,9 @@ func BenchmarkFleet(b *testing.B) {
 	ids := n.CreateServers(b, sizes[len(sizes)-1], acctest.ServerOpts{Name: "bench-fleet",
 		Metadata: map[string]string{acctest.MetaRescueDelay: fleetRescueDelay}})
 	run := &fleetRun{b: b, nova: n, tf: tf, bin: bin, compute: compute, image: image}
-	var rows []fleetRow
-	b.ResetTimer()
-	for _, size := range sizes {
-		for _, p := range pollers {
-			row, err := run.measure(ids[:size], p.name, p.env)
-			if err != nil {
-				b.Fatalf("N=%d, %s poller: %v", size, p.name, err)
-			}
-			rows = append(rows, row)
-			fmt.Fprintf(os.Stderr, "bench: %s\n", row) // the table so far, in case the run is cut short
-		}
-	}
-	b.StopTimer()
-	printFleet(rows)
+	printFleet(measureAll(b, sizes, func(size int, poller, env string) (fleetRow, error) {
+		return run.measure(ids[:size], poller, env)
+	}))
 }
 
 // fleetRun holds what every measured run shares.

@@ -62,20 +62,9 @@ func BenchmarkLibvirtFleet(b *testing.B) {
 		names[i] = fmt.Sprintf("bench-lv-%02d", i)
 		lv.DefineGuest(b, names[i], libvirtd.GuestOptions{Machine: "pc", Start: true, NoConfigDrive: true})
 	}
-	var rows []lvRow
-	b.ResetTimer()
-	for _, size := range sizes {
-		for _, p := range pollers {
-			row, err := run.measure(names[:size], p.name, p.env)
-			if err != nil {
-				b.Fatalf("N=%d, %s poller: %v", size, p.name, err)
-			}
-			rows = append(rows, row)
-			fmt.Fprintf(os.Stderr, "bench: %s\n", row) // the table so far, in case the run is cut short
-		}
-	}
-	b.StopTimer()
-	printLibvirtFleet(rows)
+	printLibvirtFleet(measureAll(b, sizes, func(size int, poller, env string) (lvRow, error) {
+		return run.measure(names[:size], poller, env)
+	}))
 }
 
 // lvRun holds what every measured libvirt run shares.
