@@ -2,6 +2,7 @@ package libvirt_test
 
 import (
 	"context"
+	"errors"
 	"os"
 	"path/filepath"
 	"slices"
@@ -91,5 +92,62 @@ func TestQEMUImageContentAtPlan(t *testing.T) {
 	}
 	if got := poolNames(t, l); !slices.Equal(got, pools) {
 		t.Errorf("pools %v, before %v", got, pools)
+	}
+}
+
+// An image that a running domain has only in its live definition (a disk hot-plugged into the
+// running guest, not in its persistent definition) is refused like one in a persistent
+// definition. The scan tells running domains by the list's ids: one list, the persistent
+// definition of each domain and the live one of each running domain, and no per-domain
+// activity check.
+func TestQEMUImageInLiveDefinitionRefused(t *testing.T) {
+	lv := libvirtd.Shared(t)
+	l := lv.QEMU(t)
+	p := newRPCCounter(t, lv.Socket)
+	b := newBackend(t, "qemu+tcp://"+p.Addr()+"/system")
+	ctx := context.Background()
+	const name, user = "qemu-live-rescue", "qemu-live-user"
+	lv.DefineGuest(t, name, libvirtd.GuestOptions{})
+	lv.DefineGuest(t, user, libvirtd.GuestOptions{Start: true})
+	img := filepath.Join(lv.ImagesDir, "qemu-live-disk.img")
+	if err := os.WriteFile(img, make([]byte, 1<<20), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = os.Remove(img) })
+	d, err := l.DomainLookupByName(user)
+	if err != nil {
+		t.Fatal(err)
+	}
+	disk := `<disk type='file' device='disk'><driver name='qemu' type='raw'/><source file='` + img +
+		`'/><target dev='vdb' bus='virtio'/></disk>`
+	if err := l.DomainAttachDeviceFlags(d, disk, uint32(golibvirt.DomainAffectLive)); err != nil {
+		t.Fatalf("hot-plug a disk into the running %s: %v", user, err)
+	}
+	if x := lv.DomainXML(t, user, golibvirt.DomainXMLInactive); strings.Contains(x, img) {
+		t.Fatalf("the disk is in the persistent definition too:\n%s", x)
+	}
+	doms, _, err := l.ConnectListAllDomains(1, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	running := 0
+	for _, d := range doms {
+		if d.ID != -1 {
+			running++
+		}
+	}
+	before := p.Snapshot()
+	_, err = b.Validate(ctx, rescue.Request{InstanceID: name, ImageID: img})
+	calls := p.Since(before)
+	var ie *rescue.InvalidError
+	if !errors.As(err, &ie) || ie.Attribute != "image_id" || !strings.Contains(err.Error(), "is a writable disk (vdb) of domain "+user) {
+		t.Fatalf("Validate with an image hot-plugged into another domain: %T %v", err, err)
+	}
+	t.Logf("RPCs of the Validate (%d domains, %d running): %v", len(doms), running, calls)
+	if n := calls[procDomainIsActive]; n != 0 {
+		t.Errorf("%d DomainIsActive calls, want none (the list's ids tell)", n)
+	}
+	if n, most := calls[procDomainGetXMLDesc], len(doms)+running+2; n > most {
+		t.Errorf("%d DomainGetXMLDesc calls, want at most %d (persistent of each, live of each running, the domain's own)", n, most)
 	}
 }

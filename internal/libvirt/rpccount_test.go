@@ -11,6 +11,7 @@ const (
 	procDomainGetXMLDesc          = libvirtd.ProcDomainGetXMLDesc
 	procDomainLookupByName        = libvirtd.ProcDomainLookupByName
 	procDomainLookupByUUID        = libvirtd.ProcDomainLookupByUUID
+	procDomainIsActive            = libvirtd.ProcDomainIsActive
 	procDomainGetState            = libvirtd.ProcDomainGetState
 	procDomainGetMetadata         = libvirtd.ProcDomainGetMetadata
 	procConnectListAllDomains     = libvirtd.ProcConnectListAllDomains

@@ -349,7 +349,10 @@ func scanInUse(l *golibvirt.Libvirt, img *image) error {
 	}
 	for _, d := range doms {
 		flags := []golibvirt.DomainXMLFlags{golibvirt.DomainXMLInactive}
-		if active, err := l.DomainIsActive(d); err == nil && active != 0 {
+		if d.ID != -1 {
+			// Running when listed (an inactive domain's id is -1): its live definition may have
+			// disks that the persistent one does not. Read once it stopped, the live definition
+			// is the persistent one again.
 			flags = append(flags, 0)
 		}
 		for _, f := range flags {

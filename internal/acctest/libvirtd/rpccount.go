@@ -17,6 +17,7 @@ const (
 	ProcDomainGetXMLDesc          = 14
 	ProcDomainLookupByName        = 23
 	ProcDomainLookupByUUID        = 24
+	ProcDomainIsActive            = 150
 	ProcStorageVolDownload        = 209
 	ProcDomainGetState            = 212
 	ProcDomainGetMetadata         = 265
